@@ -1,0 +1,101 @@
+"""Page-aware chunking: a document's pages -> passages that know their pages.
+
+Passages are cut on sentence and line boundaries to about TARGET_WORDS words, which keeps them
+inside the embedding model's 256-token window, and the last sentence of a passage opens the
+next one so that an idea cut at a boundary is still whole in one of them. A page's short
+remainder joins the next page's first passage (it is usually a sentence running over the page
+break), and that passage records both pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .records import Chunk, Page
+
+CHUNKER_VERSION = 1
+TARGET_WORDS = 150
+MAX_WORDS = 220
+MIN_WORDS = 40
+OVERLAP_WORDS = 30
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z])")
+_HEADING = re.compile(r"^[A-Z0-9][^.!?]{2,80}$")
+
+
+def split_units(text: str) -> list[str]:
+    """Sentences and stand-alone lines (headings, bullets) of one page, in order."""
+    units: list[str] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if line:
+            units.extend(part for part in _SENTENCE_END.split(line) if part.strip())
+    return _split_long(units)
+
+
+def _split_long(units: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for unit in units:
+        words = unit.split()
+        for start in range(0, len(words), MAX_WORDS):
+            out.append(" ".join(words[start:start + MAX_WORDS]))
+    return out
+
+
+def is_heading(unit: str) -> bool:
+    """A short capitalised line without a sentence end: a section or slide title."""
+    return len(unit.split()) <= 8 and bool(_HEADING.match(unit))
+
+
+def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
+    """Cut one document's pages into passages; empty pages yield none."""
+    chunks: list[Chunk] = []
+    current: list[tuple[str, int]] = []  # (unit, page number)
+    carried = 0  # leading units of `current` already emitted: the overlap
+    heading = ""
+    passage_heading = ""
+
+    def emit() -> None:
+        chunks.append(Chunk(
+            text=" ".join(u for u, _ in current),
+            page=current[0][1], page_end=current[-1][1], heading=passage_heading,
+        ))
+
+    for page in pages:
+        for unit in split_units(page.text):
+            if is_heading(unit):
+                heading = unit
+            if len(current) == carried:
+                passage_heading = heading
+            elif _words(current) + len(unit.split()) > MAX_WORDS:
+                emit()
+                current, carried, passage_heading = _overlap(current), 0, heading
+                carried = len(current)
+            current.append((unit, page.number))
+            if _words(current[carried:]) and _words(current) >= TARGET_WORDS:
+                emit()
+                current = _overlap(current)
+                carried = len(current)
+        fresh = current[carried:]
+        if _words(fresh) >= MIN_WORDS:
+            emit()
+            fresh = []
+        # Overlap never crosses a page; a short fresh remainder joins the next page's passage.
+        current, carried = fresh, 0
+    if current:
+        emit()
+    return chunks
+
+
+def _words(units: list[tuple[str, int]]) -> int:
+    return sum(len(u.split()) for u, _ in units)
+
+
+def _overlap(units: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    tail: list[tuple[str, int]] = []
+    for unit in reversed(units):
+        if _words(tail) + len(unit[0].split()) > OVERLAP_WORDS:
+            break
+        tail.insert(0, unit)
+    return tail

@@ -1,0 +1,44 @@
+"""Recognise which Deep Learning Specialization course a notes file belongs to.
+
+Learners name their exports freely ("Course 5 - Sequence Models.pdf", "adeboye-c1-nn-dl.pdf",
+"Convolutional Neural Network.pdf"), so the file name is matched on course numbers first and
+distinctive title words second.
+"""
+
+from __future__ import annotations
+
+import re
+
+COURSES: dict[int, str] = {
+    1: "Neural Networks and Deep Learning",
+    2: "Improving Deep Neural Networks",
+    3: "Structuring Machine Learning Projects",
+    4: "Convolutional Neural Networks",
+    5: "Sequence Models",
+}
+
+_NUMBERED = re.compile(r"(?:\bcourse[\s_-]*|(?<![a-z0-9])c)([1-5])(?![0-9])")
+_KEYWORDS: list[tuple[int, re.Pattern[str]]] = [
+    (5, re.compile(r"sequence|\brnn\b|recurrent")),
+    (4, re.compile(r"convolution|\bcnn\b")),
+    (3, re.compile(r"structuring")),
+    (2, re.compile(r"improving|hyperparameter|regulari[sz]ation")),
+    (1, re.compile(r"neural[\s_-]*networks?[\s_-]*(?:and|&)[\s_-]*deep[\s_-]*learning|nn[\s_-]dl")),
+]
+
+
+def recognise_course(file_name: str) -> int | None:
+    """Return the course number (1-5) a file name points to, or None."""
+    stem = re.sub(r"\.pdf$", "", file_name.lower())
+    numbered = _NUMBERED.search(stem)
+    if numbered:
+        return int(numbered.group(1))
+    for number, pattern in _KEYWORDS:
+        if pattern.search(stem):
+            return number
+    return None
+
+
+def course_label(course: int | None, title: str) -> str:
+    """How a citation names a document's course: "C2 Improving Deep Neural Networks"."""
+    return f"C{course} {COURSES[course]}" if course else title

@@ -1,0 +1,36 @@
+"""The exceptions a user can see.
+
+Every message says what went wrong and what to do next; the CLI prints it as one line.
+"""
+
+
+class NotesearchError(Exception):
+    """Base of every error that is the user's to fix, not a bug."""
+
+
+class IndexNotFound(NotesearchError):
+    """No built index where one was expected."""
+
+
+class IndexMismatch(NotesearchError):
+    """The index was built by another format version or another model."""
+
+
+class IndexBusy(NotesearchError):
+    """Another process holds the write lock of the index."""
+
+
+class NotesNotFound(NotesearchError):
+    """The notes folder is missing or holds no PDF."""
+
+
+class PdfUnreadable(NotesearchError):
+    """A PDF could not be read (corrupt, truncated, encrypted, not a PDF)."""
+
+
+class BadQuery(NotesearchError):
+    """A query or a search option the index cannot answer."""
+
+
+class BadEvalFile(NotesearchError):
+    """A labelled-queries file with a line that is not a valid query."""

@@ -1,0 +1,93 @@
+"""`notesearch eval`: page-level retrieval metrics on labelled queries, beside baselines.
+
+A hit counts when any page it cites is a labelled page of the same file. Recall@k is the share
+of queries with a relevant page in the top k; nDCG@10 credits each relevant page once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path, PurePosixPath
+
+from .errors import BadEvalFile
+from .records import Hit
+
+BASELINES = {"baseline BM25": "lexical", "baseline dense": "dense", "baseline RRF": "rrf"}
+
+
+def load_queries(path: Path) -> list[dict]:
+    """Parse a JSON-lines file of labelled queries, naming the first bad line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadEvalFile(f"cannot read {path}: {exc}") from exc
+    queries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item.get("query"), str) or not item["query"].strip():
+                raise ValueError("'query' must be a non-empty string")
+            relevant = item.get("relevant")
+            if not isinstance(relevant, list) or not relevant:
+                raise ValueError("'relevant' must be a non-empty list of {file, page}")
+            pairs = {(PurePosixPath(r["file"]).name, int(r["page"])) for r in relevant}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadEvalFile(f"{path}, line {number}: {exc}") from exc
+        queries.append({"id": str(item.get("id", number)), "query": item["query"],
+                        "kind": str(item.get("kind", "all")), "relevant": pairs})
+    if not queries:
+        raise BadEvalFile(f"{path} holds no queries")
+    return queries
+
+
+def _credited(hit: Hit, relevant: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    name = PurePosixPath(hit.file).name
+    return {(name, p) for p in range(hit.page, hit.page_end + 1)} & relevant
+
+
+def score_ranking(hits: list[Hit], relevant: set[tuple[str, int]], k: int) -> dict[str, float]:
+    first = next((n for n, h in enumerate(hits[:k], start=1) if _credited(h, relevant)), None)
+    gained: set[tuple[str, int]] = set()
+    dcg = 0.0
+    for n, hit in enumerate(hits[:10], start=1):
+        new = _credited(hit, relevant) - gained
+        if new:
+            dcg += 1 / math.log2(n + 1)
+            gained |= new
+    ideal = sum(1 / math.log2(n + 1) for n in range(1, min(len(relevant), 10) + 1))
+    return {
+        "R@1": float(first is not None and first <= 1),
+        "R@5": float(first is not None and first <= 5),
+        "R@10": float(first is not None and first <= 10),
+        "MRR": 1 / first if first else 0.0,
+        "nDCG@10": dcg / ideal,
+    }
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {m: sum(r[m] for r in rows) / len(rows) for m in rows[0]}
+
+
+def evaluate_file(index, path: Path, k: int = 10, mode: str = "hybrid") -> dict:
+    """Run every labelled query with `mode`, the other modes and the baselines; one table."""
+    queries = load_queries(path)
+    rankers = {mode: mode, **{m: m for m in ("hybrid", "dense", "lexical") if m != mode},
+               **BASELINES}
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    misses = []
+    for label, ranker in rankers.items():
+        by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for query in queries:
+            hits = index.search(query["query"], k=max(k, 10), mode=ranker)
+            scores = score_ranking(hits, query["relevant"], k)
+            by_kind["all"].append(scores)
+            by_kind[query["kind"]].append(scores)
+            if label == mode and not scores[f"R@{k}" if k in (1, 5, 10) else "R@10"]:
+                misses.append({"id": query["id"], "query": query["query"]})
+        table[label] = {kind: _mean(rows) for kind, rows in sorted(
+            by_kind.items(), key=lambda kv: (kv[0] != "all", kv[0]))}
+    return {"queries": len(queries), "k": k, "mode": mode, "rankers": table, "misses": misses}

@@ -1,0 +1,157 @@
+"""PDF -> pages and figures, with pypdf.
+
+Reading is streamed page by page so memory does not grow with the size of a PDF. A page that
+pypdf cannot parse, or an image it cannot decode, costs that page or image only: it is reported
+through `warn` and the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PdfUnreadable
+from .records import Figure, Page
+from .textnorm import clean_page_text
+
+Warn = Callable[[str], None]
+
+# Images smaller than this (either side) or nearly one colour are decoration: bullets, rules,
+# icons. Slides and plots are far larger.
+MIN_FIGURE_SIDE = 48
+MIN_FIGURE_STDDEV = 4.0
+
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+@dataclass
+class FigureCounts:
+    """How many images a document held, and what became of them."""
+
+    found: int = 0
+    kept: int = 0
+    specks: int = 0
+    duplicates: int = 0
+    failed: int = 0
+
+
+def open_pdf(path: Path):
+    """Open a PDF for reading, or raise PdfUnreadable saying why."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        if path.stat().st_size == 0:
+            raise PdfUnreadable(f"{path.name}: empty file")
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            try:
+                unlocked = reader.decrypt("")
+            except Exception as exc:  # unsupported cipher, broken encryption dictionary
+                raise PdfUnreadable(f"{path.name}: encrypted ({exc})") from exc
+            if not unlocked:
+                raise PdfUnreadable(
+                    f"{path.name}: encrypted with a password; save a decrypted copy to index it"
+                )
+        len(reader.pages)  # forces the page tree to load: truncated files fail here
+        return reader
+    except PdfUnreadable:
+        raise
+    except PermissionError as exc:
+        raise PdfUnreadable(f"{path.name}: permission denied") from exc
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError,
+            RecursionError, AssertionError, IndexError, ZeroDivisionError) as exc:
+        raise PdfUnreadable(f"{path.name}: not a readable PDF ({type(exc).__name__}: {exc})") \
+            from exc
+
+
+def pdf_title(reader, path: Path) -> str:
+    """The title a non-course PDF is shown under: its metadata title, else its file stem."""
+    try:
+        title = (reader.metadata or {}).get("/Title")
+    except Exception:
+        title = None
+    return str(title).strip() if title and str(title).strip() else path.stem
+
+
+def iter_pages(reader, path: Path, warn: Warn) -> Iterator[tuple[Page, object]]:
+    """Yield each page's cleaned text with its pypdf page object (for figure extraction)."""
+    for number, pdf_page in enumerate(_pages(reader, path, warn), start=1):
+        if pdf_page is None:
+            yield Page(number, ""), None
+            continue
+        try:
+            raw = pdf_page.extract_text() or ""
+        except Exception as exc:
+            warn(f"{path.name} p. {number}: text not readable ({type(exc).__name__}); page kept empty")
+            raw = ""
+        yield Page(number, clean_page_text(raw)), pdf_page
+
+
+def _pages(reader, path: Path, warn: Warn) -> Iterator[object | None]:
+    count = len(reader.pages)
+    for i in range(count):
+        try:
+            yield reader.pages[i]
+        except Exception as exc:
+            warn(f"{path.name} p. {i + 1}: page not readable ({type(exc).__name__})")
+            yield None
+
+
+def extract_figures(
+    pdf_page, page_number: int, path: Path, figures_dir: Path, seen: set[str],
+    counts: FigureCounts, warn: Warn,
+) -> list[Figure]:
+    """Save a page's images as PNG, content-addressed, and return the ones worth keeping.
+
+    Files are named by their hash, so the same slide in two documents (or twice in one) is
+    stored once and a rebuild never rewrites a figure it already has.
+    """
+    from PIL import ImageStat
+
+    try:
+        images = list(pdf_page.images)
+    except Exception as exc:
+        warn(f"{path.name} p. {page_number}: images not readable ({type(exc).__name__})")
+        return []
+    kept: list[Figure] = []
+    for image_file in images:
+        counts.found += 1
+        try:
+            image = image_file.image
+            if image is None:
+                raise ValueError("no image data")
+            width, height = image.size
+            if min(width, height) < MIN_FIGURE_SIDE:
+                counts.specks += 1
+                continue
+            grey = image.convert("L")
+            if ImageStat.Stat(grey).stddev[0] < MIN_FIGURE_STDDEV:
+                counts.specks += 1
+                continue
+            digest = hashlib.sha256(image.tobytes()).hexdigest()
+            if digest in seen:
+                counts.duplicates += 1
+                continue
+            seen.add(digest)
+            relative = Path("figures") / digest[:2] / f"{digest}.png"
+            target = figures_dir.parent / relative
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                buffer = io.BytesIO()
+                rgb = image if image.mode in ("RGB", "L", "RGBA") else image.convert("RGB")
+                rgb.save(buffer, format="PNG")
+                partial = target.with_suffix(".part")
+                partial.write_bytes(buffer.getvalue())
+                partial.replace(target)
+            kept.append(Figure(page_number, digest, str(relative), width, height))
+            counts.kept += 1
+        except Exception as exc:
+            counts.failed += 1
+            warn(f"{path.name} p. {page_number}: image {getattr(image_file, 'name', '?')} "
+                 f"skipped, not decodable ({type(exc).__name__})")
+    return kept

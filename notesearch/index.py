@@ -1,0 +1,588 @@
+"""`NoteIndex`: the public face of notesearch. The CLI and the web app only call this.
+
+    report = NoteIndex.build("notes/", "index/")        # new, changed and removed PDFs only
+    hits = NoteIndex.open("index/").search("dropout", k=5, course=2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import layout, lexical, rank, store
+from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
+from .courses import COURSES, course_label, recognise_course
+from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, TorchEmbedder
+from .errors import BadQuery, IndexMismatch, IndexNotFound, NotesNotFound, PdfUnreadable
+from .extract import FigureCounts, extract_figures, iter_pages, open_pdf, pdf_title
+from .records import Chunk, Hit
+from .textnorm import normalise
+
+DEFAULT_INDEX = Path("index")
+MODES = ("hybrid", "dense", "lexical")
+RANKERS = (*MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
+CANDIDATES = 100  # passages each ranker proposes before fusion
+
+Warn = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class BuildReport:
+    """What one `index` run did, for the summary line and `--json`."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    passages_embedded: int = 0
+    figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    figures_ocr_read: int = 0
+    figures_ocr_pending: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        line = (f"added {len(self.added)}, updated {len(self.updated)}, "
+                f"removed {len(self.removed)}, unchanged {len(self.unchanged)}; "
+                f"embedded {self.passages_embedded} passages")
+        if self.figures_ocr_read:
+            line += f"; OCR read {self.figures_ocr_read} figures"
+        if self.failed:
+            line += f"; {len(self.failed)} failed"
+        return f"{line} ({self.seconds:.1f} s)"
+
+
+@dataclass
+class FigureHit:
+    """A figure whose OCR text matches a query, cited like a passage."""
+
+    rank: int
+    score: float
+    file: str
+    course: int | None
+    course_title: str
+    page: int
+    path: str  # absolute path of the PNG
+    text: str
+
+
+def model_key(name: str) -> str:
+    """Folder name of a model's ONNX export: readable, and unique per model name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name or name)[:40]
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_pdfs(notes_dir: Path, warn: Warn) -> dict[str, Path]:
+    """Every PDF under `notes_dir` by its relative name; symlinked folders are not followed."""
+    if not notes_dir.exists():
+        raise NotesNotFound(f"notes folder {notes_dir} does not exist")
+    if not notes_dir.is_dir():
+        raise NotesNotFound(f"{notes_dir} is not a folder; pass the folder that holds your PDFs")
+    found: dict[str, Path] = {}
+    for folder, subfolders, files in os.walk(notes_dir, onerror=lambda e: warn(str(e))):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.lower().endswith(".pdf") and not name.startswith("."):
+                if not path.is_file():
+                    warn(f"{path}: broken link or not a regular file; skipped")
+                    continue
+                found[path.relative_to(notes_dir).as_posix()] = path
+    if not found:
+        raise NotesNotFound(f"no PDF files in {notes_dir}")
+    return found
+
+
+class NoteIndex:
+    """A built index, open for searching."""
+
+    def __init__(self, index_dir: Path, generation: Path) -> None:
+        self.dir = layout.IndexDir(index_dir)
+        self.generation = generation
+        self.db = store.connect(generation / layout.DB_NAME, readonly=True)
+        store.check_format(self.db, index_dir)
+        self.meta = store.get_meta(self.db)
+        self.model_name = self.meta["model"]
+        self._vectors = None
+        self._embedder: Embedder | None = None
+
+    # ----------------------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, index_dir: Path | str = DEFAULT_INDEX, model: str | None = None) -> NoteIndex:
+        """Open the live generation of an index; `model`, if given, must be the one it used."""
+        index_dir = Path(index_dir)
+        for _attempt in range(3):  # a build may swap generations between reading and opening
+            generation = layout.IndexDir(index_dir).current()
+            if generation is None:
+                raise IndexNotFound(
+                    f"no index at {index_dir} — run `notesearch index NOTES_DIR` first")
+            try:
+                index = cls(index_dir, generation)
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
+        else:
+            raise IndexNotFound(f"the index at {index_dir} could not be opened; run "
+                                "`notesearch index NOTES_DIR` to rebuild it")
+        if model is not None and model != index.model_name:
+            raise IndexMismatch(
+                f"the index at {index_dir} was built with model {index.model_name!r}, not "
+                f"{model!r}; search without --model, or rebuild with "
+                f"`notesearch index NOTES_DIR --model {model} --rebuild`")
+        return index
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> NoteIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def vectors(self):
+        if self._vectors is None:
+            from . import vectors
+
+            self._vectors = vectors.load(self.generation / layout.VECTORS_NAME)
+        return self._vectors
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = query_embedder(self.model_name, self.dir)
+        return self._embedder
+
+    # ----------------------------------------------------------------------------- building
+
+    @staticmethod
+    def build(notes_dir: Path | str, index_dir: Path | str = DEFAULT_INDEX, *,
+              model: str | None = None, ocr: bool = True, rebuild: bool = False,
+              progress: bool = False, warn: Warn = _stderr) -> BuildReport:
+        """Bring the index in step with `notes_dir`: only new and changed PDFs are read.
+
+        Text passages are committed first, so search works while OCR runs; OCR text of the
+        figures then lands in a second commit. Either commit is atomic.
+        """
+        return _Builder(Path(notes_dir), Path(index_dir), model, ocr, rebuild, progress,
+                        warn).run()
+
+    def update(self, notes_dir: Path | str, **options) -> BuildReport:
+        """`build` into this index's folder with its model; reopen to see the result."""
+        return NoteIndex.build(notes_dir, self.dir.root, model=self.model_name, **options)
+
+    # ----------------------------------------------------------------------------- searching
+
+    def search(self, query: str, k: int = 5, course: int | None = None,
+               mode: str = "hybrid") -> list[Hit]:
+        """The k best pages for `query`, each cited by its best passage."""
+        query = _check_query(query, k, mode)
+        if course is not None and course not in COURSES:
+            raise BadQuery(f"--course must be one of 1-5, not {course}")
+        allowed = self._allowed_docs(course)
+        if allowed is not None and not allowed:
+            return []
+        dense = lexical_hits = []
+        if mode != "lexical":
+            from . import vectors
+
+            query_vector = self.embedder.encode([query])[0]
+            want = CANDIDATES if allowed is None else CANDIDATES * 4
+            dense = vectors.search(self.vectors, query_vector, want)
+        if mode != "dense":
+            lexical_hits = lexical.search(self.db, query, CANDIDATES * (1 if allowed is None else 4))
+        info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
+        if allowed is not None:
+            dense = [(i, s) for i, s in dense if info[i]["doc_id"] in allowed]
+            lexical_hits = [(i, s) for i, s in lexical_hits if info[i]["doc_id"] in allowed]
+        ranked = rank.rank_pages(
+            dense, lexical_hits, {i: (r["doc_id"], r["page"], r["page_end"]) for i, r in info.items()},
+            mode=mode, k=k)
+        return [self._hit(n, scored, info[scored.chunk_id], query)
+                for n, scored in enumerate(ranked, start=1)]
+
+    def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
+        """Figures whose text best answers `query`, for opening the slide itself."""
+        hits = [h for h in self.search(query, k=max(k * 4, 20), course=course)]
+        out: list[FigureHit] = []
+        seen: set[str] = set()
+        for hit in hits:
+            rows = self.db.execute(
+                "SELECT f.path, f.page, c.text FROM figures f LEFT JOIN chunks c "
+                "ON c.figure_id = f.id WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? "
+                "ORDER BY c.id IS NULL, f.id", (hit.doc_id, hit.page, hit.page_end)).fetchall()
+            for row in rows:
+                if row["path"] in seen:
+                    continue
+                seen.add(row["path"])
+                out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
+                                     hit.course_title, row["page"],
+                                     str(self.dir.root / row["path"]), row["text"] or ""))
+        return out[:k]
+
+    def _allowed_docs(self, course: int | None) -> set[int] | None:
+        if course is None:
+            return None
+        return {r[0] for r in self.db.execute("SELECT id FROM documents WHERE course = ?",
+                                              (course,))}
+
+    def _passages(self, ids: set[int]) -> dict[int, sqlite3.Row]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT c.id, c.doc_id, c.page, c.page_end, c.kind, c.text, c.heading, d.name, "
+            f"d.course, d.title FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            f"WHERE c.id IN ({marks})", list(ids))
+        return {r["id"]: r for r in rows}
+
+    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row, query: str) -> Hit:
+        figures = [
+            {"path": str(self.dir.root / f["path"]), "page": f["page"]}
+            for f in self.db.execute(
+                "SELECT path, page FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
+                "ORDER BY page, id", (row["doc_id"], row["page"], row["page_end"]))
+        ]
+        return Hit(
+            rank=number, score=round(scored.score, 4), file=row["name"], course=row["course"],
+            course_title=COURSES.get(row["course"], row["title"]),
+            page=row["page"], page_end=row["page_end"], text=row["text"], kind=row["kind"],
+            figures=figures, confident=scored.confident, doc_id=row["doc_id"],
+            chunk_id=row["id"],
+        )
+
+    # ----------------------------------------------------------------------------- status
+
+    def status(self) -> dict:
+        """What is indexed: documents with course, pages, passages and figures; model; size."""
+        docs = [
+            {"file": r["name"], "course": r["course"],
+             "course_label": course_label(r["course"], r["title"]), "pages": r["pages"],
+             "passages": r["passages"], "figures": r["figures"], "sha256": r["sha256"],
+             "indexed_at": r["indexed_at"]}
+            for r in self.db.execute(
+                "SELECT d.*, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id) AS passages, "
+                "(SELECT count(*) FROM figures f WHERE f.doc_id = d.id) AS figures "
+                "FROM documents d ORDER BY d.name")
+        ]
+        pending = self.db.execute("SELECT count(*) FROM figures WHERE ocr_done = 0").fetchone()[0]
+        size = sum(p.stat().st_size for p in self.generation.iterdir())
+        return {
+            "index": str(self.dir.root), "notes_dir": self.meta.get("notes_dir"),
+            "model": self.model_name, "dimension": int(self.meta["dim"]),
+            "format_version": store.FORMAT_VERSION, "built_at": self.meta.get("built_at"),
+            "documents": docs, "passages": sum(d["passages"] for d in docs),
+            "figures_ocr_pending": pending, "size_bytes": size,
+            "fast_query_path": OnnxEmbedder.available(
+                self.dir.models_dir / model_key(self.model_name)),
+        }
+
+
+def _check_query(query: str, k: int, mode: str) -> str:
+    query = normalise(query or "").strip()
+    if not query:
+        raise BadQuery("the query is empty; type what you are looking for")
+    if k < 1:
+        raise BadQuery(f"-k must be at least 1, not {k}")
+    if mode not in RANKERS:
+        raise BadQuery(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return query
+
+
+def query_embedder(model_name: str, index_dir: layout.IndexDir) -> Embedder:
+    """The fast ONNX embedder if this index has one, else sentence-transformers with a notice."""
+    folder = index_dir.models_dir / model_key(model_name)
+    if OnnxEmbedder.available(folder):
+        return OnnxEmbedder(model_name, folder)
+    print(f"notice: no fast query model in {folder}; loading {model_name} with "
+          "sentence-transformers (slower; `notesearch index` adds the fast model)", file=sys.stderr)
+    return TorchEmbedder(model_name)
+
+
+def build_embedder(model_name: str, index_dir: layout.IndexDir) -> Embedder:
+    """ONNX when the model exports (faster and the same vectors), else sentence-transformers."""
+    folder = index_dir.models_dir / model_key(model_name)
+    if not OnnxEmbedder.available(folder):
+        torch_embedder = TorchEmbedder(model_name)
+        if not torch_embedder.export_onnx(folder):
+            return torch_embedder
+    return OnnxEmbedder(model_name, folder)
+
+
+class _Builder:
+    """One run of `NoteIndex.build`, holding the write lock throughout."""
+
+    def __init__(self, notes_dir: Path, index_dir: Path, model: str | None, ocr: bool,
+                 rebuild: bool, progress: bool, warn: Warn) -> None:
+        self.notes_dir = notes_dir
+        self.dir = layout.IndexDir(index_dir)
+        self.requested_model = model
+        self.ocr = ocr
+        self.rebuild = rebuild
+        self.progress = progress
+        self.warn = warn
+        self.report = BuildReport()
+        self._embedder: Embedder | None = None
+
+    def run(self) -> BuildReport:
+        started = time.perf_counter()
+        pdfs = find_pdfs(self.notes_dir, self.warn)
+        with self.dir.write_lock():
+            self.model_name = self._choose_model()
+            self._text_phase(pdfs)
+            if self.ocr:
+                self._ocr_phase()
+            self._collect_figure_garbage()
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = build_embedder(self.model_name, self.dir)
+        return self._embedder
+
+    def _choose_model(self) -> str:
+        live = self.dir.current()
+        if live is None or self.rebuild:
+            return self.requested_model or DEFAULT_MODEL
+        db = store.connect(live / layout.DB_NAME, readonly=True)
+        try:
+            meta = store.get_meta(db)
+        except sqlite3.DatabaseError:
+            meta = {}
+        finally:
+            db.close()
+        built_with = meta.get("model")
+        if not built_with:
+            raise IndexMismatch(f"the index at {self.dir.root} is not readable; rebuild it with "
+                                "`notesearch index NOTES_DIR --rebuild`")
+        if self.requested_model and self.requested_model != built_with:
+            raise IndexMismatch(
+                f"the index at {self.dir.root} was built with model {built_with!r}; extending it "
+                f"with {self.requested_model!r} would mix vector spaces. Rebuild it with "
+                f"`notesearch index NOTES_DIR --model {self.requested_model} --rebuild`")
+        return built_with
+
+    # --------------------------------------------------------------- generations
+
+    def _begin(self) -> tuple[Path, sqlite3.Connection]:
+        """A temporary copy of the live generation's database (or an empty one) to change."""
+        temp = self.dir.new_temp()
+        db = store.connect(temp / layout.DB_NAME)
+        live = self.dir.current()
+        if live is not None and not self.rebuild:
+            source = store.connect(live / layout.DB_NAME, readonly=True)
+            source.backup(db)
+            source.close()
+            meta = store.get_meta(db)
+            if meta.get("chunker_version") != str(CHUNKER_VERSION):
+                print("notice: the passage splitter changed; every PDF is re-read",
+                      file=sys.stderr)
+                db.execute("DELETE FROM documents")
+        store.migrate(db)
+        return temp, db
+
+    def _commit(self, temp: Path, db: sqlite3.Connection) -> None:
+        from . import vectors
+
+        meta = store.get_meta(db)
+        dim = int(meta["dim"]) if "dim" in meta else self.embedder.dim
+        count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        index = vectors.build(dim, count, store.iter_vectors(db, dim))
+        vectors.save(index, temp / layout.VECTORS_NAME)
+        with db:
+            store.set_meta(db, model=self.model_name, dim=str(dim),
+                           format_version=str(store.FORMAT_VERSION),
+                           chunker_version=str(CHUNKER_VERSION), built_at=store.now(),
+                           notes_dir=str(self.notes_dir.resolve()))
+        db.close()
+        self.dir.commit(temp)
+
+    # --------------------------------------------------------------- phase 1: text
+
+    def _text_phase(self, pdfs: dict[str, Path]) -> None:
+        from tqdm import tqdm
+
+        temp, db = self._begin()
+        old = store.documents(db)
+        for name in sorted(set(old) - set(pdfs)):
+            store.delete_document(db, old[name]["id"])
+            self.report.removed.append(name)
+        cache = self._ocr_cache()
+        for name, path in tqdm(pdfs.items(), desc="reading", unit="pdf", file=sys.stderr,
+                               disable=not self.progress, leave=False):
+            try:
+                sha = file_sha256(path)
+            except OSError as exc:
+                self._fail(name, f"{name}: cannot read ({exc.strerror or exc})")
+                continue
+            if name in old and old[name]["sha256"] == sha:
+                self.report.unchanged.append(name)
+                continue
+            try:
+                self._index_document(db, name, path, sha, old.get(name), cache)
+            except PdfUnreadable as exc:
+                self._fail(name, str(exc))
+                continue
+            (self.report.updated if name in old else self.report.added).append(name)
+        cache.close()
+        db.commit()
+        changed = self.report.added or self.report.updated or self.report.removed
+        if changed or self.dir.current() is None or self.rebuild:
+            self._commit(temp, db)
+        else:
+            db.close()
+            shutil.rmtree(temp, ignore_errors=True)
+
+    def _fail(self, name: str, reason: str) -> None:
+        self.report.failed[name] = reason
+        self.warn(f"skipped {reason}")
+
+    def _index_document(self, db: sqlite3.Connection, name: str, path: Path, sha: str,
+                        previous: sqlite3.Row | None, cache) -> None:
+        reader = open_pdf(path)
+        counts = FigureCounts()
+        seen: set[str] = set()
+        pages, figures = [], []
+        for page, pdf_page in iter_pages(reader, path, self.warn):
+            pages.append(page)
+            if pdf_page is not None:
+                figures.extend(extract_figures(pdf_page, page.number, path, self.dir.figures_dir,
+                                               seen, counts, self.warn))
+        chunks = chunk_pages(pages)
+        ocr_texts = cache.get([f.sha256 for f in figures]) if self.ocr else {}
+        course = recognise_course(path.name)
+        with db:
+            if previous is not None:
+                store.delete_document(db, previous["id"])
+            doc_id = store.add_document(
+                db, name=name, path=str(path.resolve()), sha256=sha, course=course,
+                title=COURSES[course] if course else pdf_title(reader, path),
+                pages=len(pages), size=path.stat().st_size)
+            store.add_pages(db, doc_id, [(p.number, p.text) for p in pages])
+            figure_chunks, figure_ids = [], []
+            for figure in figures:
+                done = figure.sha256 in ocr_texts
+                figure_id = store.add_figure(db, doc_id, figure, ocr_done=done)
+                for chunk in figure_passages(ocr_texts.get(figure.sha256, ""), figure.page):
+                    figure_chunks.append(chunk)
+                    figure_ids.append(figure_id)
+            self._add_chunks(db, doc_id, chunks + figure_chunks,
+                             [None] * len(chunks) + figure_ids)
+        self.report.figures[name] = vars(counts)
+
+    def _add_chunks(self, db: sqlite3.Connection, doc_id: int, chunks: list[Chunk],
+                    figure_ids: list[int | None]) -> None:
+        """Store passages with vectors, computing only those no earlier build computed."""
+        hashes = [store.text_hash(c.text) for c in chunks]
+        known = store.known_vectors(db, hashes)
+        todo = sorted({h: c.text for h, c in zip(hashes, chunks, strict=True)
+                       if h not in known}.items())
+        if todo:
+            fresh = self.embedder.encode([t for _, t in todo],
+                                         progress=self.progress)
+            known.update({h: v.tobytes() for (h, _), v in zip(todo, fresh, strict=True)})
+            self.report.passages_embedded += len(todo)
+        dim = len(next(iter(known.values()))) // 4 if known else 0
+        vectors = np.array([np.frombuffer(known[h], dtype=np.float32) for h in hashes],
+                           dtype=np.float32).reshape(-1, dim)
+        store.add_chunks(db, doc_id, chunks, vectors, figure_ids)
+
+    # --------------------------------------------------------------- phase 2: OCR
+
+    def _ocr_cache(self):
+        from .ocr import OcrCache
+
+        return OcrCache(self.dir.ocr_cache)
+
+    def _ocr_phase(self) -> None:
+        from .ocr import read_figures
+
+        live = self.dir.current()
+        db = store.connect(live / layout.DB_NAME, readonly=True)
+        pending = db.execute(
+            "SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+        db.close()
+        if not pending:
+            return
+        cache = self._ocr_cache()
+        images = {r["sha256"]: self.dir.root / r["path"] for r in pending}
+        cached = cache.get(list(images))
+        todo = {sha: path for sha, path in images.items() if sha not in cached}
+        self.report.figures_ocr_pending = len(todo)
+        try:
+            for _sha, _text in read_figures(todo, cache, self.progress):
+                self.report.figures_ocr_read += 1
+        finally:
+            cache.close()
+        temp, db = self._begin()
+        cache = self._ocr_cache()
+        texts = cache.get(list(images))
+        cache.close()
+        rows = db.execute("SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")
+        by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
+        done = []
+        for row in rows.fetchall():
+            if row["sha256"] not in texts:
+                continue
+            chunks, ids = by_doc.setdefault(row["doc_id"], ([], []))
+            for chunk in figure_passages(texts[row["sha256"]], row["page"]):
+                chunks.append(chunk)
+                ids.append(row["id"])
+            done.append(row["id"])
+        with db:
+            for doc_id, (chunks, ids) in by_doc.items():
+                if chunks:
+                    self._add_chunks(db, doc_id, chunks, ids)
+            db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
+        self._commit(temp, db)
+
+    def _collect_figure_garbage(self) -> None:
+        """Delete figure files no generation on disk refers to (their PDFs were removed)."""
+        if not self.dir.figures_dir.exists():
+            return
+        referenced: set[str] = set()
+        for generation in self.dir.root.glob("gen-*"):
+            db = store.connect(generation / layout.DB_NAME, readonly=True)
+            referenced.update(r[0] for r in db.execute("SELECT path FROM figures"))
+            db.close()
+        for png in self.dir.figures_dir.glob("*/*.png"):
+            if png.relative_to(self.dir.root).as_posix() not in referenced:
+                png.unlink(missing_ok=True)
+
+
+def figure_passages(ocr_text: str, page: int) -> Iterator[Chunk]:
+    """A figure's OCR lines as passages; the first line is usually the slide title."""
+    lines = [line for line in ocr_text.split("\n") if line.strip()]
+    if not lines:
+        return
+    words = " ".join(lines).split()
+    for start in range(0, len(words), MAX_WORDS):
+        yield Chunk(text=" ".join(words[start:start + MAX_WORDS]), page=page, page_end=page,
+                    kind="figure", heading=lines[0])
+

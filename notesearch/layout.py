@@ -1,0 +1,124 @@
+"""The index folder on disk: generations, the pointer to the live one, and the write lock.
+
+    index/
+      CURRENT            name of the live generation, replaced atomically
+      gen-<n>/           notes.db (SQLite) + vectors.faiss: one complete, immutable index
+      .tmp-<pid>/        a generation being built; renamed to gen-<n> when complete
+      figures/ ab/<sha256>.png   content-addressed, shared by all generations
+      models/            the embedding model exported to ONNX, for fast queries
+      ocr-cache.db       OCR text by image hash
+      renders/           rendered pages for the web view
+      .lock              held (flock) by the one process that builds
+
+A build copies the live generation into a temporary folder, changes the copy, then renames it
+into place and swaps CURRENT. Readers only ever open a complete generation, so a crash or Ctrl-C
+leaves the previous index answering, and the kernel drops the lock with the dead process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import IndexBusy
+
+DB_NAME = "notes.db"
+VECTORS_NAME = "vectors.faiss"
+KEEP_PREVIOUS = 1  # a reader that read CURRENT just before a swap can still open its generation
+
+
+class IndexDir:
+    """Paths and atomic operations on one index folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def ocr_cache(self) -> Path:
+        return self.root / "ocr-cache.db"
+
+    @property
+    def renders_dir(self) -> Path:
+        return self.root / "renders"
+
+    def current(self) -> Path | None:
+        """The live generation folder, or None when nothing was ever built."""
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        generation = self.root / name
+        return generation if (generation / DB_NAME).exists() else None
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the one-writer lock, or raise IndexBusy naming the PID that holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise IndexBusy(
+                    f"index at {self.root} is being built by PID {holder}; "
+                    "wait for it to finish, then run the command again"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._remove_stale_temps()
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def new_temp(self) -> Path:
+        """A fresh folder to build the next generation in (the caller holds the lock)."""
+        temp = self.root / f".tmp-{os.getpid()}"
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir(parents=True)
+        return temp
+
+    def commit(self, temp: Path) -> Path:
+        """Make `temp` the live generation: durable files, rename, atomic pointer swap."""
+        for item in temp.iterdir():
+            _fsync(item)
+        number = 1 + max((int(p.name[4:]) for p in self._generations()), default=0)
+        generation = self.root / f"gen-{number:06d}"
+        temp.rename(generation)
+        pointer = self.root / "CURRENT.part"
+        pointer.write_text(generation.name + "\n")
+        _fsync(pointer)
+        pointer.replace(self.root / "CURRENT")
+        _fsync(self.root)
+        for old in self._generations()[: -(KEEP_PREVIOUS + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return generation
+
+    def _generations(self) -> list[Path]:
+        return sorted(p for p in self.root.glob("gen-*") if p.name[4:].isdigit())
+
+    def _remove_stale_temps(self) -> None:
+        for temp in self.root.glob(".tmp-*"):
+            shutil.rmtree(temp, ignore_errors=True)
+        for part in self.root.glob("*.part"):
+            part.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,39 @@
+"""BM25 over passages with SQLite FTS5, and the query text FTS5 is given.
+
+The user's words are never passed to FTS5 as syntax: each becomes a quoted term, so quotes,
+stars, minus signs, colons, parentheses, NEAR and AND are just text.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from .textnorm import normalise
+
+_TERM = re.compile(r"[^\W_]+")
+STOPWORDS = frozenset("""
+a an and are as at be but by can do does did for from had has have how i if in into is it its
+me my of on or our so than that the their them then there these they this to was we were what
+when where which who why will with would you your should could about get just more most not
+also very much many one all any each other some such only own same too s t use used using
+""".split())
+
+
+def terms(query: str) -> list[str]:
+    """The distinct content words of a query, lower-cased; stopwords go unless nothing else is left."""
+    words = [w.lower() for w in _TERM.findall(normalise(query))]
+    content = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(content))
+
+
+def search(db: sqlite3.Connection, query: str, limit: int) -> list[tuple[int, float]]:
+    """Passage ids with their BM25 score (higher is better), best first."""
+    words = terms(query)
+    if not words:
+        return []
+    match = " OR ".join(f'"{w}"' for w in words)
+    rows = db.execute(
+        "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ? "
+        "ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
+    return [(int(r[0]), float(r[1])) for r in rows]

@@ -1,0 +1,55 @@
+"""Plain records passed between the stages of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Page:
+    """One PDF page's normalised text (1-based `number`, as users see it)."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class Figure:
+    """An image embedded in a page, saved to disk under the index folder."""
+
+    page: int
+    sha256: str
+    path: str  # relative to the index folder
+    width: int
+    height: int
+    ocr_text: str = ""
+
+
+@dataclass
+class Chunk:
+    """A passage of one document; `page`..`page_end` are the pages it spans."""
+
+    text: str
+    page: int
+    page_end: int
+    kind: str = "text"  # "text" or "figure"
+    heading: str = ""
+
+
+@dataclass
+class Hit:
+    """One search result; `asdict(hit)` is the public JSON shape (add fields, never rename)."""
+
+    rank: int
+    score: float
+    file: str
+    course: int | None
+    course_title: str
+    page: int
+    page_end: int
+    text: str
+    kind: str = "text"
+    figures: list[dict] = field(default_factory=list)
+    confident: bool = True
+    doc_id: int = 0
+    chunk_id: int = 0

@@ -1,0 +1,70 @@
+"""Terminal output of the CLI (rich): colour on a terminal, plain text in a pipe."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .courses import course_label
+from .records import Hit
+from .snippet import snippet
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def citation(hit: Hit) -> str:
+    pages = f"p. {hit.page}" if hit.page == hit.page_end else f"pp. {hit.page}–{hit.page_end}"
+    return f"{course_label(hit.course, hit.course_title)} — {hit.file}, {pages}"
+
+
+def print_hits(hits: list[Hit], query: str) -> None:
+    if not hits:
+        console.print("no results")
+        return
+    if not any(h.confident for h in hits):
+        console.print("[yellow]No confident match in your notes; closest passages:[/]")
+    for hit in hits:
+        weak = "" if hit.confident else " [yellow](weak)[/]"
+        kind = " [magenta]\\[figure text][/]" if hit.kind == "figure" else ""
+        console.print(f"[bold]{hit.rank}.[/] [cyan]{hit.score:.3f}[/] "
+                      f"{escape(citation(hit))}{kind}{weak}")
+        text = "".join(f"[bold yellow]{escape(s)}[/]" if match else escape(s)
+                       for s, match in snippet(hit.text, query))
+        console.print(f"   {text}")
+        for figure in hit.figures:
+            console.print(f"   [dim]figure p. {figure['page']}: {escape(figure['path'])}[/]")
+
+
+def print_status(info: dict) -> None:
+    table = Table(title=f"Index {info['index']}", title_justify="left")
+    for column in ("file", "course", "pages", "passages", "figures"):
+        table.add_column(column, justify="right" if column != "file" else "left")
+    for doc in info["documents"]:
+        table.add_row(escape(doc["file"]), escape(doc["course_label"]), str(doc["pages"]),
+                      str(doc["passages"]), str(doc["figures"]))
+    console.print(table)
+    console.print(
+        f"model {info['model']} ({info['dimension']} dims), {info['passages']} passages, "
+        f"{info['size_bytes'] / 1e6:.1f} MB, built {info['built_at']}")
+    if info["figures_ocr_pending"]:
+        console.print(f"{info['figures_ocr_pending']} figures not yet OCR'd: run "
+                      "`notesearch index` again to finish")
+
+
+def print_eval(result: dict) -> None:
+    metrics = ["R@1", "R@5", "R@10", "MRR", "nDCG@10"]
+    table = Table(title=f"{result['queries']} queries, k={result['k']}", title_justify="left")
+    table.add_column("ranker")
+    table.add_column("kind")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for ranker, by_kind in result["rankers"].items():
+        for kind, values in by_kind.items():
+            table.add_row(ranker, kind, *(f"{values[m]:.2f}" for m in metrics))
+    console.print(table)
+    misses = result["misses"]
+    if misses:
+        console.print(f"Missed by {result['mode']} (no relevant page in the top {result['k']}):")
+        for miss in misses:
+            console.print(f"  {escape(miss['id'])}: {escape(miss['query'])}")

@@ -1,0 +1,202 @@
+"""SQLite side of the index: documents, pages, figures, passages (with their vectors), FTS5.
+
+The schema grows by numbered migrations, never by editing one that shipped: an index records the
+migrations applied to it, a build applies the missing ones, and a reader refuses an index whose
+schema it does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexMismatch
+from .records import Chunk, Figure
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,      -- path relative to the notes folder
+            path TEXT NOT NULL,             -- absolute path when indexed
+            sha256 TEXT NOT NULL,
+            course INTEGER,
+            title TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            indexed_at TEXT NOT NULL
+        );
+        CREATE TABLE pages (
+            doc_id INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (doc_id, number)
+        );
+        CREATE TABLE figures (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,             -- relative to the index folder
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            ocr_done INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX figures_doc_page ON figures (doc_id, page);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            page_end INTEGER NOT NULL,
+            kind TEXT NOT NULL,             -- 'text' or 'figure'
+            heading TEXT NOT NULL,
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            figure_id INTEGER,
+            vector BLOB NOT NULL
+        );
+        CREATE INDEX chunks_doc ON chunks (doc_id);
+        CREATE INDEX chunks_hash ON chunks (text_hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, heading, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text, heading) VALUES (new.id, new.text, new.heading);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, heading)
+            VALUES ('delete', old.id, old.text, old.heading);
+        END;
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+FORMAT_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = DELETE")
+        db.execute("PRAGMA synchronous = FULL")
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations this index lacks, in order, each in its own transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ not in applied:
+            with db:
+                migration(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, now()))
+
+
+def check_format(db: sqlite3.Connection, where: Path) -> None:
+    """Refuse an index whose schema this version of notesearch does not read."""
+    try:
+        applied = [row[0] for row in db.execute("SELECT name FROM _migrations")]
+    except sqlite3.DatabaseError:
+        applied = []
+    known = [m.__name__ for m in MIGRATIONS]
+    if applied != known[: len(applied)] or len(applied) > len(known):
+        raise IndexMismatch(
+            f"the index at {where} was written by another version of notesearch; "
+            "rebuild it with `notesearch index NOTES_DIR --rebuild`")
+    if len(applied) < len(known):
+        raise IndexMismatch(
+            f"the index at {where} uses an older format; run `notesearch index NOTES_DIR` to "
+            "upgrade it")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def get_meta(db: sqlite3.Connection) -> dict[str, str]:
+    return {row["key"]: row["value"] for row in db.execute("SELECT key, value FROM meta")}
+
+
+def set_meta(db: sqlite3.Connection, **values: str) -> None:
+    db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+
+
+def documents(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
+    return {row["name"]: row for row in db.execute("SELECT * FROM documents")}
+
+
+def delete_document(db: sqlite3.Connection, doc_id: int) -> None:
+    for table in ("chunks", "figures", "pages"):
+        db.execute(f"DELETE FROM {table} WHERE doc_id = ?", (doc_id,))
+    db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+
+def add_document(db: sqlite3.Connection, *, name: str, path: str, sha256: str,
+                 course: int | None, title: str, pages: int, size: int) -> int:
+    cursor = db.execute(
+        "INSERT INTO documents (name, path, sha256, course, title, pages, size, indexed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (name, path, sha256, course, title, pages, size, now()))
+    return int(cursor.lastrowid)
+
+
+def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]]) -> None:
+    db.executemany("INSERT INTO pages (doc_id, number, text) VALUES (?, ?, ?)",
+                   [(doc_id, number, text) for number, text in pages])
+
+
+def add_figure(db: sqlite3.Connection, doc_id: int, figure: Figure, ocr_done: bool) -> int:
+    cursor = db.execute(
+        "INSERT INTO figures (doc_id, page, sha256, path, width, height, ocr_done) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (doc_id, figure.page, figure.sha256, figure.path, figure.width, figure.height,
+         int(ocr_done)))
+    return int(cursor.lastrowid)
+
+
+def add_chunks(db: sqlite3.Connection, doc_id: int, chunks: list[Chunk], vectors: np.ndarray,
+               figure_ids: list[int | None] | None = None) -> None:
+    figure_ids = figure_ids or [None] * len(chunks)
+    db.executemany(
+        "INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, figure_id, "
+        "vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(doc_id, c.page, c.page_end, c.kind, c.heading, c.text, text_hash(c.text), f,
+          np.asarray(v, dtype=np.float32).tobytes())
+         for c, v, f in zip(chunks, vectors, figure_ids, strict=True)])
+
+
+def known_vectors(db: sqlite3.Connection, hashes: list[str]) -> dict[str, bytes]:
+    """Vectors already computed for these passage texts, so a changed PDF re-embeds only news."""
+    found: dict[str, bytes] = {}
+    for start in range(0, len(hashes), 500):
+        part = hashes[start:start + 500]
+        marks = ",".join("?" * len(part))
+        for row in db.execute(
+                f"SELECT text_hash, vector FROM chunks WHERE text_hash IN ({marks})", part):
+            found[row[0]] = row[1]
+    return found
+
+
+def iter_vectors(db: sqlite3.Connection, dim: int, batch: int = 4096
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """All passage vectors in batches, so building FAISS never holds two copies of them."""
+    cursor = db.execute("SELECT id, vector FROM chunks ORDER BY id")
+    while rows := cursor.fetchmany(batch):
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+        yield ids, vectors

@@ -1,0 +1,36 @@
+"""Text normalisation shared by indexing and querying, so both sides see the same tokens."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+# Math typeset by LaTeX or MathJax often extracts one glyph per line; such runs are rejoined
+# into one line so they neither split sentences nor flood the chunker with "lines".
+_GLYPH_RUN = re.compile(r"(?:^.{1,3}\n+){3,}", re.MULTILINE)
+
+
+def normalise(text: str) -> str:
+    """NFKC (ligatures "ﬁ" -> "fi"), invisible characters removed, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = "".join(" " if unicodedata.category(ch) == "Co" else ch for ch in text)
+    return _SPACES.sub(" ", text)
+
+
+def clean_page_text(raw: str) -> str:
+    """A page's extracted text made readable: words rejoined across line-end hyphens.
+
+    Line breaks survive (headings and bullets sit on their own lines); blank-line runs shrink
+    to one.
+    """
+    text = normalise(raw).replace("\r\n", "\n").replace("\r", "\n")
+    text = _HYPHEN_BREAK.sub(r"\1", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text)
+    text = _GLYPH_RUN.sub(lambda m: " ".join(m.group(0).split()) + "\n", text)
+    return text.strip()
