@@ -1,0 +1,86 @@
+"""Shared fixtures: the real notes, a real index built once per session, generated PDFs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+NOTES = SHARED / "notes"
+MORE_NOTES = SHARED / "more-notes"
+DEV_QUERIES = SHARED / "eval" / "dev.jsonl"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: these tests read the real notes beside the project")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """No test reads or writes ./index or the user's environment by accident."""
+    monkeypatch.setenv("NOTESEARCH_INDEX", str(tmp_path / "default-index"))
+
+
+@pytest.fixture(scope="session")
+def notes_dir() -> Path:
+    return need(NOTES)
+
+
+@pytest.fixture(scope="session")
+def dev_queries() -> Path:
+    return need(DEV_QUERIES)
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, notes_dir) -> Path:
+    """The five course notes indexed without OCR (fast); never modified by tests."""
+    from notesearch import NoteIndex
+
+    index_dir = tmp_path_factory.mktemp("shared-index") / "index"
+    NoteIndex.build(notes_dir, index_dir, ocr=False)
+    return index_dir
+
+
+@pytest.fixture
+def index_copy(built_index, tmp_path) -> Path:
+    """A private copy of the session index, for tests that change it."""
+    target = tmp_path / "index"
+    shutil.copytree(built_index, target, symlinks=True)
+    return target
+
+
+def make_pdf(path: Path, pages: list[str], images: dict[int, Path] | None = None) -> Path:
+    """Write a small real PDF: one string of text per page, optional image per page index."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for number, text in enumerate(pages):
+        pdf.add_page()
+        if text:
+            pdf.multi_cell(0, 6, text)
+        if images and number in images:
+            pdf.image(str(images[number]), x=10, y=120, w=180)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def text_image(path: Path, lines: list[str], size: tuple[int, int] = (900, 300)) -> Path:
+    """A PNG of printed text, as a slide screenshot would be."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.load_default(size=40)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    for n, line in enumerate(lines):
+        draw.text((30, 30 + 60 * n), line, fill="black", font=font)
+    image.save(path)
+    return path
