@@ -206,23 +206,22 @@ class NoteIndex:
         allowed = self._allowed_docs(course)
         if allowed is not None and not allowed:
             return []
-        dense = lexical_hits = []
-        if mode != "lexical":
-            from . import vectors
+        from . import vectors
 
-            query_vector = self.embedder.encode([query])[0]
-            want = CANDIDATES if allowed is None else CANDIDATES * 4
-            dense = vectors.search(self.vectors, query_vector, want)
+        dense: rank.Scored = []
+        lexical_hits: rank.Scored = []
+        query_vector = self.embedder.encode([query])[0]
+        if mode != "lexical":
+            ids = None if allowed is None else self._chunk_ids(allowed)
+            dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)
         if mode != "dense":
-            lexical_hits = lexical.search(self.db, query, CANDIDATES * (1 if allowed is None else 4))
+            lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed)
         info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
-        if allowed is not None:
-            dense = [(i, s) for i, s in dense if info[i]["doc_id"] in allowed]
-            lexical_hits = [(i, s) for i, s in lexical_hits if info[i]["doc_id"] in allowed]
         ranked = rank.rank_pages(
-            dense, lexical_hits, {i: (r["doc_id"], r["page"], r["page_end"]) for i, r in info.items()},
-            mode=mode, k=k)
-        return [self._hit(n, scored, info[scored.chunk_id], query)
+            dense, lexical_hits,
+            {i: (r["doc_id"], r["page"], r["page_end"]) for i, r in info.items()},
+            self._cosines(query_vector, info), mode=mode, k=k)
+        return [self._hit(n, scored, info[scored.chunk_id])
                 for n, scored in enumerate(ranked, start=1)]
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
@@ -244,11 +243,26 @@ class NoteIndex:
                                      str(self.dir.root / row["path"]), row["text"] or ""))
         return out[:k]
 
+    def _cosines(self, query_vector: np.ndarray, info: dict[int, sqlite3.Row]
+                 ) -> dict[int, float]:
+        """Exact cosine of the query with every candidate, lexical-only ones included:
+        confidence is judged on meaning, whichever ranker proposed the passage."""
+        ids = list(info)
+        if not ids:
+            return {}
+        stored = np.vstack([self.vectors.reconstruct(i) for i in ids])
+        return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
+
     def _allowed_docs(self, course: int | None) -> set[int] | None:
         if course is None:
             return None
         return {r[0] for r in self.db.execute("SELECT id FROM documents WHERE course = ?",
                                               (course,))}
+
+    def _chunk_ids(self, doc_ids: set[int]) -> np.ndarray:
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", list(doc_ids))
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def _passages(self, ids: set[int]) -> dict[int, sqlite3.Row]:
         if not ids:
@@ -260,7 +274,7 @@ class NoteIndex:
             f"WHERE c.id IN ({marks})", list(ids))
         return {r["id"]: r for r in rows}
 
-    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row, query: str) -> Hit:
+    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row) -> Hit:
         figures = [
             {"path": str(self.dir.root / f["path"]), "page": f["page"]}
             for f in self.db.execute(

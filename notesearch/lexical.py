@@ -27,13 +27,21 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(content))
 
 
-def search(db: sqlite3.Connection, query: str, limit: int) -> list[tuple[int, float]]:
-    """Passage ids with their BM25 score (higher is better), best first."""
+def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | None = None
+           ) -> list[tuple[int, float]]:
+    """Passage ids with their BM25 score (higher is better), best first.
+
+    `doc_ids` restricts the search to these documents (a course filter).
+    """
     words = terms(query)
     if not words:
         return []
     match = " OR ".join(f'"{w}"' for w in words)
+    only = ""
+    if doc_ids is not None:
+        only = (" AND rowid IN (SELECT id FROM chunks WHERE doc_id IN ("
+                + ",".join(str(int(d)) for d in doc_ids) + "))")
     rows = db.execute(
-        "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ? "
-        "ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
+        "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        f"{only} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
     return [(int(r[0]), float(r[1])) for r in rows]

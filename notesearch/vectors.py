@@ -51,9 +51,19 @@ def load(path: Path):
     return index
 
 
-def search(index, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k nearest passage ids with their cosine similarity, best first."""
-    if index.ntotal == 0:
+def search(index, query: np.ndarray, k: int, only: np.ndarray | None = None
+           ) -> list[tuple[int, float]]:
+    """The k nearest passage ids with their cosine similarity, best first.
+
+    `only` restricts the search to these passage ids (a course filter) inside FAISS, so a
+    filter never starves the result list the way filtering afterwards would.
+    """
+    import faiss
+
+    if index.ntotal == 0 or (only is not None and not len(only)):
         return []
-    scores, ids = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
+    params = None if only is None else faiss.SearchParameters(
+        sel=faiss.IDSelectorBatch(np.ascontiguousarray(only, dtype=np.int64)))
+    scores, ids = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal),
+                               params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
