@@ -87,7 +87,8 @@ def iter_pages(reader, path: Path, warn: Warn) -> Iterator[tuple[Page, object]]:
         try:
             raw = pdf_page.extract_text() or ""
         except Exception as exc:
-            warn(f"{path.name} p. {number}: text not readable ({type(exc).__name__}); page kept empty")
+            warn(f"{path.name} p. {number}: text not readable ({type(exc).__name__}); "
+                 "page kept empty")
             raw = ""
         yield Page(number, clean_page_text(raw)), pdf_page
 

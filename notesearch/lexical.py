@@ -21,7 +21,10 @@ also very much many one all any each other some such only own same too s t use u
 
 
 def terms(query: str) -> list[str]:
-    """The distinct content words of a query, lower-cased; stopwords go unless nothing else is left."""
+    """The distinct content words of a query, lower-cased.
+
+    Stopwords go, unless nothing else is left ("to be or not to be").
+    """
     words = [w.lower() for w in _TERM.findall(normalise(query))]
     content = [w for w in words if w not in STOPWORDS] or words
     return list(dict.fromkeys(content))
