@@ -14,10 +14,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import NotesearchError
 
+
+class _Commands(TyperGroup):
+    """Turns every user error into one red line and exit status 1, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NotesearchError as exc:
+            typer.secho(f"Error: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Search your PDF study notes offline; every answer is cited by course and page.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
@@ -42,12 +56,9 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one red line and exit status 1."""
+    """Console-script entry point."""
     try:
         app()
-    except NotesearchError as exc:
-        typer.secho(f"Error: {exc}", fg="red", err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         typer.secho("Interrupted; the index is as it was before this command.", fg="red",
                     err=True)

@@ -1,0 +1,187 @@
+"""End to end on the real course notes: real PDFs, real model, real FAISS and SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import make_pdf
+from typer.testing import CliRunner
+
+from notesearch import NoteIndex
+from notesearch.cli import app
+from notesearch.layout import DB_NAME, IndexDir
+
+runner = CliRunner()
+NN = "Neural Networks and Deep Learning.pdf"
+HIT_FIELDS = {"rank", "score", "file", "course", "course_title", "page", "page_end", "text",
+              "kind", "figures", "confident"}
+
+
+def cli(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def search_json(index: Path, query: str, *extra: str) -> list[dict]:
+    result = cli("search", query, "--index", index, "--json", *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def notes_copy(tmp_path, notes_dir) -> Path:
+    """A notes folder we may change: links to the five real PDFs."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for pdf in notes_dir.glob("*.pdf"):
+        (folder / pdf.name).symlink_to(pdf)
+    return folder
+
+
+def test_known_answer_is_cited_on_its_page(built_index):
+    hits = search_json(built_index, "why must the weights start random rather than all zero",
+                       "-k", "3")
+    assert any(h["file"] == NN and {27, 28, 29, 30} & set(range(h["page"], h["page_end"] + 1))
+               for h in hits), hits
+
+
+def test_json_has_the_public_fields(built_index):
+    hits = search_json(built_index, "orthogonalization", "-k", "4")
+    assert len(hits) == 4
+    assert HIT_FIELDS <= set(hits[0])
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4]
+    assert hits[0]["score"] >= hits[-1]["score"]
+    assert hits[0]["course"] == 3
+    assert hits[0]["course_title"] == "Structuring Machine Learning Projects"
+
+
+def test_no_page_twice_and_course_filter(built_index):
+    hits = search_json(built_index, "gradient descent learning rate", "-k", "10", "--course", "2")
+    pages = [(h["file"], p) for h in hits for p in range(h["page"], h["page_end"] + 1)]
+    assert len(pages) == len(set(pages))
+    assert {h["course"] for h in hits} == {2}
+
+
+def test_terminal_output_cites_course_file_and_page(built_index):
+    result = cli("search", "Bayes error", "--index", built_index, "-k", "2")
+    assert result.exit_code == 0
+    assert "C3 Structuring Machine Learning Projects — Structuring your Machine Learning " \
+           "Project.pdf, p" in result.stdout
+
+
+def test_status_lists_documents(built_index):
+    result = cli("status", "--index", built_index, "--json")
+    info = json.loads(result.stdout)
+    assert {d["file"] for d in info["documents"]} == {
+        "Convolutional Neural Network.pdf", "Course 2 - Improving Deep Learning Networks.pdf",
+        "Course 5 - Sequence Models.pdf", NN, "Structuring your Machine Learning Project.pdf"}
+    assert sorted(d["course"] for d in info["documents"]) == [1, 2, 3, 4, 5]
+    assert info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384
+    assert info["passages"] > 400 and info["fast_query_path"]
+    assert "model all-MiniLM-L6-v2" in cli("status", "--index", built_index).stdout
+
+
+def test_incremental_add_change_remove(index_copy, notes_copy):
+    unchanged = cli("index", notes_copy, "--index", index_copy, "--no-ocr")
+    assert unchanged.exit_code == 0
+    assert "added 0, updated 0, removed 0, unchanged 5; embedded 0 passages" in unchanged.stdout
+
+    extra = make_pdf(notes_copy / "zebra.pdf", [
+        "Zebra stripes confuse biting flies. " * 12, "Quokkas smile for photographs. " * 12])
+    added = cli("index", notes_copy, "--index", index_copy, "--no-ocr", "--json")
+    report = json.loads(added.stdout)
+    assert report["added"] == ["zebra.pdf"] and len(report["unchanged"]) == 5
+    assert 0 < report["passages_embedded"] <= 4
+    hits = search_json(index_copy, "zebra stripes and biting flies", "-k", "1")
+    assert hits[0]["file"] == "zebra.pdf" and hits[0]["course"] is None
+    assert hits[0]["course_title"] == "zebra"
+
+    make_pdf(extra, ["Zebra stripes confuse biting flies. " * 12, "Pangolins roll up. " * 12])
+    changed = json.loads(cli("index", notes_copy, "--index", index_copy, "--no-ocr",
+                             "--json").stdout)
+    assert changed["updated"] == ["zebra.pdf"]
+    assert changed["passages_embedded"] <= 2  # the unchanged page's passage is reused
+
+    extra.unlink()
+    removed = cli("index", notes_copy, "--index", index_copy, "--no-ocr")
+    assert "removed 1" in removed.stdout
+    hits = search_json(index_copy, "zebra stripes and biting flies", "-k", "10")
+    assert all(h["file"] != "zebra.pdf" for h in hits)
+    status = json.loads(cli("status", "--index", index_copy, "--json").stdout)
+    assert "zebra.pdf" not in {d["file"] for d in status["documents"]}
+
+
+def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path):
+    from pypdf import PdfWriter
+
+    notes = tmp_path / "notes"
+    make_pdf(notes / "good.pdf", ["Backpropagation computes gradients layer by layer. " * 8])
+    (notes / "fake.pdf").write_text("this is not a pdf at all")
+    good_bytes = (notes / "good.pdf").read_bytes()
+    (notes / "truncated.pdf").write_bytes(good_bytes[: len(good_bytes) // 2])
+    writer = PdfWriter(clone_from=notes / "good.pdf")
+    writer.encrypt("secret")
+    writer.write(notes / "locked.pdf")
+    index = tmp_path / "index"
+    result = cli("index", notes, "--index", index, "--no-ocr")
+    assert result.exit_code == 2
+    for name in ("fake.pdf", "truncated.pdf", "locked.pdf"):
+        assert name in result.output
+    assert "password" in result.output
+    assert "added 1" in result.stdout and "3 failed" in result.stdout
+    assert search_json(index, "backpropagation gradients")[0]["file"] == "good.pdf"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "   "], "query is empty"),
+    (["search", "dropout", "-k", "0"], "-k must be at least 1"),
+    (["search", "dropout", "--course", "9"], "--course must be one of 1-5"),
+    (["search", "dropout", "--model", "other-model"], "was built with model"),
+    (["index", "/no/such/folder"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_leaves_the_index(index_copy, args, message):
+    before = search_json(index_copy, "mini-batch gradient descent", "-k", "3")
+    result = cli(*args, "--index", index_copy)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert search_json(index_copy, "mini-batch gradient descent", "-k", "3") == before
+
+
+def test_empty_notes_folder_and_missing_index(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("index", tmp_path / "empty", "--index", tmp_path / "index")
+    assert result.exit_code == 1 and "no PDF files" in result.output
+    result = cli("search", "dropout", "--index", tmp_path / "index")
+    assert result.exit_code == 1
+    assert f"no index at {tmp_path / 'index'} — run `notesearch index" in result.output
+
+
+def test_no_match_filter_exits_zero(built_index, tmp_path):
+    # A course filter that matches no document is an empty answer, not an error.
+    notes = tmp_path / "notes"
+    make_pdf(notes / "only.pdf", ["Transformers use attention. " * 10])
+    NoteIndex.build(notes, tmp_path / "index", ocr=False)
+    result = cli("search", "attention", "--index", tmp_path / "index", "--course", "4")
+    assert result.exit_code == 0 and "no results" in result.stdout
+
+
+def test_index_of_another_format_or_model_is_refused(index_copy, notes_dir):
+    result = cli("index", notes_dir, "--index", index_copy, "--model", "paraphrase-MiniLM-L3-v2")
+    assert result.exit_code == 1 and "would mix vector spaces" in result.output
+    live = IndexDir(index_copy).current()
+    db = sqlite3.connect(live / DB_NAME)
+    db.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '')")
+    db.commit()
+    db.close()
+    result = cli("search", "dropout", "--index", index_copy)
+    assert result.exit_code == 1 and "another version of notesearch" in result.output
+
+
+def test_python_api_matches_cli(built_index):
+    with NoteIndex.open(built_index) as notes:
+        hits = notes.search("LSTM versus GRU", k=3)
+    assert [h.file for h in hits] == [h["file"] for h in
+                                      search_json(built_index, "LSTM versus GRU", "-k", "3")]

@@ -1,0 +1,120 @@
+"""Pure stages tested with plain values: course names, text clean-up, chunking, fusion."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from notesearch.chunk import MAX_WORDS, chunk_pages
+from notesearch.courses import recognise_course
+from notesearch.errors import BadEvalFile
+from notesearch.evaluate import load_queries, score_ranking
+from notesearch.lexical import terms
+from notesearch.rank import CONFIDENT_COSINE, rank_pages
+from notesearch.records import Hit, Page
+from notesearch.snippet import snippet
+from notesearch.textnorm import clean_page_text, normalise
+
+
+@pytest.mark.parametrize("name, course", [
+    ("Neural Networks and Deep Learning.pdf", 1),
+    ("Course 2 - Improving Deep Learning Networks.pdf", 2),
+    ("Structuring your Machine Learning Project.pdf", 3),
+    ("Convolutional Neural Network.pdf", 4),
+    ("Course 5 - Sequence Models.pdf", 5),
+    ("adeboye-c1-nn-dl.pdf", 1),
+    ("baskaran-c2w3-hyperparams.pdf", 2),
+    ("cao-c4-cnn.pdf", 4),
+    ("amidi-cs229-super-cheatsheet.pdf", None),
+    ("pigott-ml-coursera-notes.pdf", None),
+    ("banana bread.pdf", None),
+])
+def test_course_is_recognised_from_file_names(name, course):
+    assert recognise_course(name) == course
+
+
+def test_normalise_repairs_ligatures_and_invisible_characters():
+    assert normalise("e\ufb03cient \ufb01lter\u200b") == "efficient filter"
+
+
+def test_clean_page_text_rejoins_hyphenated_words_and_glyph_runs():
+    text = clean_page_text("regulari-\nzation helps\n\nJ\n=\n1\nm\nthe end")
+    assert "regularization helps" in text
+    assert "J = 1 m" in text
+
+
+def test_chunks_stay_in_size_and_know_their_pages():
+    sentence = "Gradient descent takes a small step downhill on the cost surface. "
+    pages = [Page(1, sentence * 40), Page(2, ""), Page(3, sentence * 3 + "\nShort tail here.")]
+    chunks = chunk_pages(pages)
+    assert chunks, "text pages must yield passages"
+    assert all(len(c.text.split()) <= MAX_WORDS + 30 for c in chunks)
+    assert {c.page for c in chunks} <= {1, 3}
+    assert chunks[0].page == 1 and chunks[-1].page_end == 3
+
+
+def test_short_page_tail_joins_the_next_page_and_records_both():
+    pages = [Page(1, "Momentum averages past gradients to damp"),
+             Page(2, "the oscillations. " + "It speeds up learning considerably. " * 10)]
+    chunks = chunk_pages(pages)
+    assert (chunks[0].page, chunks[0].page_end) == (1, 2)
+    assert chunks[0].text.startswith("Momentum averages")
+
+
+def test_query_terms_drop_stopwords_and_fts_syntax():
+    assert terms('what is "dropout" AND NEAR(keep_prob*) -x:') == [
+        "dropout", "near", "keep", "prob", "x"]
+    assert terms("to be or not") == ["to", "be", "or", "not"]
+
+
+def test_pages_are_ranked_once_with_their_best_passage():
+    where = {1: (1, 5, 5), 2: (1, 5, 5), 3: (1, 6, 7), 4: (1, 7, 7), 5: (2, 1, 1)}
+    dense = [(1, 0.9), (3, 0.5), (4, 0.45), (5, 0.1)]
+    lexical = [(2, 12.0), (4, 6.0)]
+    cosine = {1: 0.9, 2: 0.4, 3: 0.5, 4: 0.45, 5: 0.1}
+    pages = rank_pages(dense, lexical, where, cosine, "hybrid", k=10)
+    keys = [(p.doc_id, p.page) for p in pages]
+    assert len(keys) == len(set(keys))
+    assert keys[0] == (1, 5)
+    assert (1, 7) not in keys  # covered by the pp. 6-7 passage already shown
+    assert [p.confident for p in pages] == [c >= CONFIDENT_COSINE for c in
+                                           (p.cosine for p in pages)]
+    assert pages[-1].confident is False
+
+
+@pytest.mark.parametrize("mode, first", [("dense", 1), ("lexical", 2), ("rrf", 2)])
+def test_single_ranker_modes_and_rrf_order(mode, first):
+    where = {1: (1, 1, 1), 2: (1, 2, 2), 3: (1, 3, 3)}
+    dense, lexical = [(1, 0.8), (2, 0.7), (3, 0.1)], [(2, 9.0), (3, 1.0)]
+    pages = rank_pages(dense, lexical, where, dict(dense), mode, k=3)
+    assert pages[0].page == first
+
+
+def test_snippet_marks_query_words_in_a_window():
+    text = " ".join(["filler"] * 100 + ["Dropout", "regularization", "works"] + ["x"] * 100)
+    parts = snippet(text, "dropout regularisation")
+    marked = [s for s, match in parts if match]
+    assert marked == ["Dropout", "regularization"]
+    assert parts[0][0] == "… "
+
+
+def test_eval_file_errors_name_the_line(tmp_path):
+    good = {"id": "a", "query": "q", "kind": "keyword",
+            "relevant": [{"file": "x.pdf", "page": 1}]}
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(BadEvalFile, match="line 2"):
+        load_queries(path)
+    path.write_text(json.dumps({**good, "relevant": []}) + "\n")
+    with pytest.raises(BadEvalFile, match="line 1"):
+        load_queries(path)
+
+
+def test_score_ranking_counts_page_ranges_once():
+    def hit(page, end):
+        return Hit(0, 0.0, "notes/x.pdf", None, "", page, end, "")
+    relevant = {("x.pdf", 3), ("x.pdf", 4)}
+    scores = score_ranking([hit(1, 1), hit(3, 4), hit(4, 4)], relevant, 10)
+    assert scores["R@1"] == 0 and scores["R@5"] == 1 and scores["MRR"] == 0.5
+    assert 0 < scores["nDCG@10"] < 1
