@@ -67,10 +67,10 @@ class TorchEmbedder:
     @property
     def model(self):
         if self._model is None:
-            from .errors import IndexMismatch
-
             import transformers
             from sentence_transformers import SentenceTransformer
+
+            from .errors import IndexMismatch
 
             transformers.logging.set_verbosity_error()
             try:

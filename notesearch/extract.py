@@ -115,14 +115,16 @@ def extract_figures(
     from PIL import ImageStat
 
     try:
-        images = list(pdf_page.images)
+        images = pdf_page.images
+        count = len(images)  # lists the image names without decoding any
     except Exception as exc:
         warn(f"{path.name} p. {page_number}: images not readable ({type(exc).__name__})")
         return []
     kept: list[Figure] = []
-    for image_file in images:
+    for position in range(count):
         counts.found += 1
         try:
+            image_file = images[position]
             image = image_file.image
             if image is None:
                 raise ValueError("no image data")
@@ -153,6 +155,6 @@ def extract_figures(
             counts.kept += 1
         except Exception as exc:
             counts.failed += 1
-            warn(f"{path.name} p. {page_number}: image {getattr(image_file, 'name', '?')} "
-                 f"skipped, not decodable ({type(exc).__name__})")
+            warn(f"{path.name} p. {page_number}: image {position + 1} skipped, not decodable "
+                 f"({type(exc).__name__})")
     return kept

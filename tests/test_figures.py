@@ -1,0 +1,101 @@
+"""Figures: extracted, OCR'd (real RapidOCR), searchable, cached, and listed with hits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_pdf, text_image
+from typer.testing import CliRunner
+
+from notesearch import NoteIndex
+from notesearch.cli import app
+
+SLIDE = ["Quaternion Rotation Trick", "Velociraptor Embedding Layer"]
+QUERY = "quaternion rotation trick velociraptor"
+
+
+@pytest.fixture(scope="module")
+def slide_notes(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("slides")
+    image = text_image(folder / "slide.png", SLIDE)
+    make_pdf(folder / "notes" / "lecture.pdf",
+             ["Plain prose about optimisers and learning rates. " * 6, "See the slide below."],
+             images={1: image})
+    return folder / "notes"
+
+
+@pytest.fixture(scope="module")
+def ocr_index(slide_notes, tmp_path_factory) -> tuple[Path, object]:
+    index = tmp_path_factory.mktemp("ocr") / "index"
+    report = NoteIndex.build(slide_notes, index, ocr=True)
+    return index, report
+
+
+def test_figure_is_extracted_recorded_and_saved(ocr_index):
+    index, report = ocr_index
+    assert report.figures["lecture.pdf"]["kept"] == 1
+    assert report.figures_ocr_read == 1
+    with NoteIndex.open(index) as notes:
+        row = notes.db.execute("SELECT page, path, width, ocr_done FROM figures").fetchone()
+    assert row["page"] == 2 and row["width"] > 100 and row["ocr_done"] == 1
+    assert (index / row["path"]).is_file()
+
+
+def test_text_inside_a_figure_is_found_only_with_ocr(ocr_index, slide_notes, tmp_path):
+    with NoteIndex.open(ocr_index[0]) as notes:
+        hit = notes.search(QUERY, k=1)[0]
+    assert (hit.file, hit.page, hit.kind) == ("lecture.pdf", 2, "figure")
+    assert "Velociraptor" in hit.text and hit.confident
+    assert hit.figures and hit.figures[0]["page"] == 2
+
+    NoteIndex.build(slide_notes, tmp_path / "plain", ocr=False)
+    with NoteIndex.open(tmp_path / "plain") as notes:
+        hits = notes.search(QUERY, k=3)
+    assert all(h.kind == "text" and "Velociraptor" not in h.text for h in hits)
+    assert not any(h.confident for h in hits)
+
+
+def test_cached_rebuild_does_not_ocr_again(ocr_index, slide_notes):
+    index, _ = ocr_index
+    report = NoteIndex.build(slide_notes, index, rebuild=True)
+    assert report.figures_ocr_read == 0 and report.figures_ocr_pending == 0
+    with NoteIndex.open(index) as notes:
+        assert notes.search(QUERY, k=1)[0].kind == "figure"
+
+
+def test_figures_command_and_json(ocr_index):
+    runner = CliRunner()
+    result = runner.invoke(app, ["figures", "velociraptor embedding", "--index",
+                                 str(ocr_index[0]), "--json"])
+    figures = json.loads(result.stdout)
+    assert figures[0]["page"] == 2 and figures[0]["path"].endswith(".png")
+    assert Path(figures[0]["path"]).is_file()
+    hits = json.loads(runner.invoke(app, ["search", QUERY, "--index", str(ocr_index[0]),
+                                          "--json"]).stdout)
+    assert hits[0]["kind"] == "figure" and hits[0]["figures"][0]["page"] == 2
+    text = runner.invoke(app, ["search", QUERY, "--index", str(ocr_index[0])]).stdout
+    assert "figure p. 2:" in text
+
+
+def test_undecodable_image_is_skipped_with_a_warning(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    image = text_image(tmp_path / "slide.png", SLIDE)
+    source = make_pdf(tmp_path / "src.pdf", ["Text that must still be indexed. " * 8],
+                      images={0: image})
+    writer = PdfWriter(clone_from=PdfReader(source))
+    for xobject in writer.pages[0]["/Resources"]["/XObject"].values():
+        stream = xobject.get_object()
+        stream.set_data(b"\x00garbage")
+        stream[NameObject("/Filter")] = NameObject("/DCTDecode")
+    (tmp_path / "notes").mkdir()
+    writer.write(tmp_path / "notes" / "broken.pdf")
+    warnings: list[str] = []
+    report = NoteIndex.build(tmp_path / "notes", tmp_path / "index", warn=warnings.append)
+    assert not report.failed
+    assert any("broken.pdf p. 1" in w and "not decodable" in w for w in warnings), warnings
+    with NoteIndex.open(tmp_path / "index") as notes:
+        assert notes.search("text that must still be indexed", k=1)[0].file == "broken.pdf"
