@@ -1,0 +1,128 @@
+"""`index --watch`: PDFs added, changed, half-copied and removed reach the index on their own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_pdf
+
+from notesearch import BuildReport, NoteIndex
+from notesearch.watch import watch_notes
+
+WAIT_SECONDS = 90  # a build on a busy 2-core machine can take a while; success comes sooner
+
+
+@pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory) -> Path:
+    """The ONNX export of the default model, made once per session and shared on disk.
+
+    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
+    """
+    cache = tmp_path_factory.getbasetemp() / "onnx-models"
+    if not cache.exists():
+        seed = tmp_path_factory.mktemp("model-seed")
+        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
+        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
+        shutil.copytree(seed / "index" / "models", cache)
+    return cache
+
+
+def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
+    """An index folder that already holds the exported model (hard links, no copy)."""
+    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
+    return index_dir
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {WAIT_SECONDS} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def files_found(index_dir: Path, word: str) -> set[str]:
+    with NoteIndex.open(index_dir) as notes:
+        return {hit.file for hit in notes.search(word, k=10, mode="lexical")}
+
+
+class Watch:
+    """`watch_notes` running in a thread, with the reports it sent."""
+
+    def __init__(self, notes: Path, index: Path) -> None:
+        self.reports: list[BuildReport] = []
+        self.warnings: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=watch_notes, args=(notes, index), kwargs=dict(
+            model=None, ocr=False, on_report=self.reports.append, stop_event=self.stop,
+            warn=self.warnings.append), daemon=True)
+
+    def failed(self) -> set[str]:
+        return {name for report in self.reports for name in report.failed}
+
+
+@pytest.fixture
+def watching(tmp_path, onnx_models) -> Iterator[tuple[Path, Path, Watch]]:
+    notes = tmp_path / "notes"
+    make_pdf(notes / "base.pdf", ["Base notes on learning rate schedules and warm restarts."])
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, ocr=False)
+    watch = Watch(notes, index)
+    watch.thread.start()
+    yield notes, index, watch
+    watch.stop.set()
+    watch.thread.join(timeout=30)
+    assert not watch.thread.is_alive(), "watch_notes did not stop when asked"
+
+
+def write_slowly(source: bytes, target: Path, pause: float) -> None:
+    """Copy in two halves with a pause, as a slow download or a copy to a network drive does."""
+    half = len(source) // 2
+    with target.open("wb") as handle:
+        handle.write(source[:half])
+        handle.flush()
+        time.sleep(pause)
+        handle.write(source[half:])
+
+
+def test_added_then_removed_pdf_is_searchable_then_gone(watching, tmp_path):
+    notes, index, watch = watching
+    pdf = make_pdf(tmp_path / "staging" / "new.pdf",
+                   ["Xylophonic regularisation: a made-up method for watch tests."]).read_bytes()
+
+    write_slowly(pdf, notes / "new.pdf", pause=0.7)  # shorter than the settle time
+    wait_for(lambda: "new.pdf" in files_found(index, "xylophonic"), "the added PDF")
+    assert "new.pdf" not in watch.failed(), "a file being copied was reported as failed"
+    assert any("new.pdf" in r.added for r in watch.reports)
+
+    (notes / "new.pdf").unlink()
+    wait_for(lambda: "new.pdf" not in files_found(index, "xylophonic"), "the removed PDF")
+    assert any("new.pdf" in r.removed for r in watch.reports)
+    assert files_found(index, "warm restarts") == {"base.pdf"}
+
+
+def test_changed_pdf_is_reindexed(watching):
+    notes, index, _watch = watching
+    make_pdf(notes / "base.pdf", ["Base notes, rewritten: quaternionic pooling replaces them."])
+    wait_for(lambda: "base.pdf" in files_found(index, "quaternionic"), "the changed PDF")
+    assert files_found(index, "warm restarts") == set()
+
+
+def test_pdf_stalled_half_way_is_retried_when_complete(watching, tmp_path):
+    """A copy that stalls long enough to be read half-written fails, then is indexed once whole."""
+    notes, index, watch = watching
+    pdf = make_pdf(tmp_path / "staging" / "stalled.pdf",
+                   ["Zymurgic attention heads, a made-up topic for the stalled copy."]).read_bytes()
+    target = notes / "stalled.pdf"
+    target.write_bytes(pdf[: len(pdf) // 3])
+    wait_for(lambda: "stalled.pdf" in watch.failed(), "the half-written PDF to be tried")
+
+    target.write_bytes(pdf)
+    wait_for(lambda: "stalled.pdf" in files_found(index, "zymurgic"), "the completed PDF")
+    assert any("stalled.pdf" in r.added for r in watch.reports)
