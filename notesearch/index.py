@@ -219,7 +219,7 @@ class NoteIndex:
         info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
         ranked = rank.rank_pages(
             dense, lexical_hits,
-            {i: (r["doc_id"], r["page"], r["page_end"]) for i, r in info.items()},
+            {i: (r["doc_id"], r["page"], r["page_end"], r["kind"]) for i, r in info.items()},
             self._cosines(query_vector, info), mode=mode, k=k)
         return [self._hit(n, scored, info[scored.chunk_id])
                 for n, scored in enumerate(ranked, start=1)]

@@ -35,14 +35,18 @@ class PageScore:
     confident: bool = True
 
 
-def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int]],
+def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int, str]],
                cosine: dict[int, float], mode: str, k: int) -> list[PageScore]:
     """Merge both rankers' passages into the k best pages.
+
+    In hybrid mode, a figure's OCR text counts as lexical evidence only: slide text read by OCR
+    is fragments (titles, labels, equations, misread handwriting), which match exactly but
+    embed poorly, and as dense evidence they push fluent prose answers down.
 
     Args:
         dense: passages by cosine similarity, best first.
         lexical: passages by BM25, best first.
-        where: passage id -> (document id, first page, last page).
+        where: passage id -> (document id, first page, last page, kind).
         cosine: passage id -> cosine with the query, for every candidate.
         mode: "hybrid", "dense", "lexical", or "rrf" (the baseline `eval` compares with).
         k: how many pages to return.
@@ -54,10 +58,10 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
     elif mode == "rrf":
         fused = _rrf(dense, lexical)
     else:
-        fused = _zfuse(dense, lexical)
+        fused = _zfuse([(i, s) for i, s in dense if where[i][3] == "text"], lexical)
     best: dict[tuple[int, int], PageScore] = {}
     for chunk_id, score in fused.items():
-        doc_id, page, page_end = where[chunk_id]
+        doc_id, page, page_end, _kind = where[chunk_id]
         key = (doc_id, page)
         similarity = cosine.get(chunk_id, 0.0)
         current = best.get(key)

@@ -69,7 +69,8 @@ def test_query_terms_drop_stopwords_and_fts_syntax():
 
 
 def test_pages_are_ranked_once_with_their_best_passage():
-    where = {1: (1, 5, 5), 2: (1, 5, 5), 3: (1, 6, 7), 4: (1, 7, 7), 5: (2, 1, 1)}
+    where = {1: (1, 5, 5, "text"), 2: (1, 5, 5, "text"), 3: (1, 6, 7, "text"),
+             4: (1, 7, 7, "text"), 5: (2, 1, 1, "text")}
     dense = [(1, 0.9), (3, 0.5), (4, 0.45), (5, 0.1)]
     lexical = [(2, 12.0), (4, 6.0)]
     cosine = {1: 0.9, 2: 0.4, 3: 0.5, 4: 0.45, 5: 0.1}
@@ -85,10 +86,18 @@ def test_pages_are_ranked_once_with_their_best_passage():
 
 @pytest.mark.parametrize("mode, first", [("dense", 1), ("lexical", 2), ("rrf", 2)])
 def test_single_ranker_modes_and_rrf_order(mode, first):
-    where = {1: (1, 1, 1), 2: (1, 2, 2), 3: (1, 3, 3)}
+    where = {1: (1, 1, 1, "text"), 2: (1, 2, 2, "text"), 3: (1, 3, 3, "text")}
     dense, lexical = [(1, 0.8), (2, 0.7), (3, 0.1)], [(2, 9.0), (3, 1.0)]
     pages = rank_pages(dense, lexical, where, dict(dense), mode, k=3)
     assert pages[0].page == first
+
+
+def test_hybrid_takes_figure_text_as_lexical_evidence_only():
+    where = {1: (1, 1, 1, "figure"), 2: (1, 2, 2, "text"), 3: (1, 3, 3, "text")}
+    dense = [(1, 0.9), (2, 0.5), (3, 0.4)]
+    assert rank_pages(dense, [], where, dict(dense), "hybrid", k=1)[0].page == 2
+    assert rank_pages(dense, [(1, 9.0), (3, 1.0)], where, dict(dense), "hybrid", k=1)[0].page == 1
+    assert rank_pages(dense, [], where, dict(dense), "dense", k=1)[0].page == 1
 
 
 def test_snippet_marks_query_words_in_a_window():
