@@ -1,0 +1,92 @@
+"""Retrieval quality on the labelled dev queries, honest "no match", robust query handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from notesearch import NoteIndex
+from notesearch.cli import app
+from notesearch.evaluate import evaluate_file, load_queries
+
+OFF_TOPIC = [line.strip() for line in
+             (Path(__file__).parent / "data" / "offtopic.txt").read_text().splitlines()
+             if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def notes(built_index):
+    with NoteIndex.open(built_index) as index:
+        yield index
+
+
+def test_hybrid_beats_every_baseline(notes, dev_queries):
+    result = evaluate_file(notes, dev_queries, k=10)
+    table = {name: kinds["all"] for name, kinds in result["rankers"].items()}
+    hybrid = table["hybrid"]
+    for baseline in ("baseline BM25", "baseline dense", "baseline RRF"):
+        assert hybrid["MRR"] > table[baseline]["MRR"], (baseline, table)
+        assert hybrid["R@1"] >= table[baseline]["R@1"], (baseline, table)
+    assert hybrid["R@5"] >= 0.95
+    assert hybrid["R@10"] >= 0.97
+
+
+def test_off_topic_queries_are_flagged_and_real_ones_are_not(notes, dev_queries):
+    assert len(OFF_TOPIC) == 20
+    flagged = [q for q in OFF_TOPIC if not any(h.confident for h in notes.search(q, k=5))]
+    assert flagged == OFF_TOPIC
+    wrongly = [q["id"] for q in load_queries(dev_queries)
+               if not any(h.confident for h in notes.search(q["query"], k=5))]
+    assert len(wrongly) <= 1, wrongly
+
+
+def test_cli_says_when_nothing_answers(built_index):
+    result = CliRunner().invoke(app, ["search", "banana bread recipe", "--index",
+                                      str(built_index)])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("No confident match in your notes; closest passages:")
+    hits = json.loads(CliRunner().invoke(app, ["search", "banana bread recipe", "--index",
+                                               str(built_index), "--json"]).stdout)
+    assert hits and not any(h["confident"] for h in hits)
+
+
+@pytest.mark.parametrize("query", [
+    '"dropout', "dropout*", "-dropout", "keep_prob:", "(dropout", "dropout NEAR adam",
+    "dropout AND", "OR", "NOT", '""', "^", "{x}", "a'b", "x" * 400,
+    "regularization " * 300,
+])
+def test_fts_syntax_and_long_queries_never_raise(notes, query):
+    assert isinstance(notes.search(query, k=3), list)
+
+
+def test_case_punctuation_and_one_word(notes):
+    top = notes.search("orthogonalization", k=3)
+    assert top and top[0].course == 3
+    assert [h.chunk_id for h in notes.search("ORTHOGONALIZATION?!", k=3)] == \
+        [h.chunk_id for h in top]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_mode_answers(notes, mode):
+    hits = notes.search("exponentially weighted averages", k=5, mode=mode)
+    assert len(hits) == 5 and hits[0].course == 2
+
+
+def test_eval_command_json_and_bad_line(built_index, dev_queries, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", str(dev_queries), "--index", str(built_index),
+                                 "--json"])
+    report = json.loads(result.stdout)
+    assert report["queries"] == 39
+    assert {"hybrid", "dense", "lexical", "baseline BM25", "baseline dense"} <= \
+        set(report["rankers"])
+    assert {"R@1", "R@5", "R@10", "MRR", "nDCG@10"} == set(report["rankers"]["hybrid"]["all"])
+    text = runner.invoke(app, ["eval", str(dev_queries), "--index", str(built_index)]).stdout
+    assert "baseline RRF" in text and "paraphrase" in text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(dev_queries.read_text().splitlines()[0] + "\n{\"query\": 3}\n")
+    result = runner.invoke(app, ["eval", str(bad), "--index", str(built_index)])
+    assert result.exit_code == 1 and "line 2" in result.output
