@@ -15,6 +15,7 @@ question it answers is only how the query path scales.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -50,8 +51,8 @@ beam search greedy decoding perplexity sequence alignment translation segmentati
 anchor box intersection union suppression landmark triplet siamese similarity cosine distance
 nearest neighbour cluster centroid kmeans hierarchical density outlier anomaly metric error
 """.split()
-AFFIXES = ["", "", "", "multi", "sub", "semi", "hyper", "inter", "auto", "pre", "re", "co"]
-SUFFIXES = ["", "", "", "s", "ing", "ed", "al", "ity", "wise", "less", "ness"]
+AFFIXES = ["", "multi", "sub", "semi", "hyper", "inter", "auto", "pre", "re", "co"]
+SUFFIXES = ["", "s", "ing", "ed", "al", "ity", "wise", "less", "ness"]
 WORDS_PER_PAGE = (100, 130)  # about one passage a page, as in slide notes
 
 
@@ -63,13 +64,18 @@ class TextSource:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        words = {a + r + s for a in AFFIXES for r in ROOTS for s in SUFFIXES}
-        self.vocab = sorted(words)
-        self.rng.shuffle(self.vocab)
-        self.weights = [1.0 / (rank + 1) for rank in range(len(self.vocab))]
+        self.vocab = []  # plain roots are the common words, derived forms the long tail
+        for forms in ([r for r in ROOTS],
+                      [r + s for r in ROOTS for s in SUFFIXES if s],
+                      [a + r + s for a in AFFIXES if a for r in ROOTS for s in SUFFIXES]):
+            forms = sorted(set(forms) - set(self.vocab))
+            self.rng.shuffle(forms)
+            self.vocab += forms
+        self.cumulative = list(itertools.accumulate(1.0 / (rank + 1)
+                                                    for rank in range(len(self.vocab))))
 
     def words(self, count: int) -> list[str]:
-        return self.rng.choices(self.vocab, weights=self.weights, k=count)
+        return self.rng.choices(self.vocab, cum_weights=self.cumulative, k=count)
 
     def page(self, title: str) -> list[str]:
         """One page as lines: a title, then sentences of 8-16 words."""
@@ -82,8 +88,9 @@ class TextSource:
         return lines
 
     def query(self) -> str:
-        """3-5 words from the commoner half of the vocabulary, as a learner would type."""
-        return " ".join(self.rng.sample(self.vocab[: len(self.vocab) // 2], self.rng.randint(3, 5)))
+        """3-5 distinct words drawn like the text's own: mostly common, now and then rare."""
+        words = list(dict.fromkeys(self.words(12)))
+        return " ".join(words[: self.rng.randint(3, 5)])
 
 
 # ------------------------------------------------------------------------------- PDFs
@@ -200,13 +207,16 @@ def query_latency(index: Path, seed: int, count: int = 100) -> dict[str, tuple[f
     with NoteIndex.open(index) as notes:
         for warm in queries[:5]:
             notes.search(warm, k=5)
-        for mode in ("hybrid", "dense", "lexical"):
+        runs = {mode: lambda q, m=mode: notes.search(q, k=5, mode=m)
+                for mode in ("hybrid", "dense", "lexical")}
+        runs["embed-only (no search)"] = lambda q: notes.embedder.encode([q])
+        for name, run_query in runs.items():
             times = []
             for query in queries:
                 started = time.perf_counter()
-                notes.search(query, k=5, mode=mode)
+                run_query(query)
                 times.append((time.perf_counter() - started) * 1000)
-            out[mode] = (statistics.median(times), statistics.quantiles(times, n=20)[18])
+            out[name] = (statistics.median(times), statistics.quantiles(times, n=20)[18])
     return out
 
 
