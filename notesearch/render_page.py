@@ -2,8 +2,8 @@
 
 The web page view shows the rendered page with semi-transparent boxes over the passage that
 answered the query. The passage's text comes from pypdf (at index time) and the boxes from
-pdfium's text layer, so the two are aligned word by word rather than searched verbatim: the
-extractors disagree on hyphens, ligatures and line breaks, never on most words.
+pdfium's text layer, so the two are aligned letter by letter rather than searched verbatim: the
+extractors disagree on spaces, hyphens, ligatures and line breaks, hardly ever on letters.
 
 pdfium is not thread-safe, so every call into it holds one module-wide lock.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import difflib
 import os
-import re
 import tempfile
 import threading
 import unicodedata
@@ -23,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RENDER_WIDTH = 1240  # pixels; sharp on a laptop screen, ~150-300 kB per page
-MIN_BLOCK = 3  # words in a row that must agree before a match counts as the passage
-MAX_EXTRA_GAP = 15  # page words a cluster of matches may skip beyond what the passage skips
+MIN_BLOCK = 8  # letters in a row that must agree before a match counts as the passage
+MAX_EXTRA_GAP = 80  # page letters a cluster may skip beyond what the passage skips there
 _DEVICE = 10_000  # virtual device size for pdfium's page -> device mapping (0.01 % steps)
-_WORD = re.compile(r"[^\W_]+")
 _PDFIUM = threading.Lock()
 
 
@@ -83,10 +81,11 @@ def render_png(pdf_path: Path, number: int, cache: Path | None, key: str) -> byt
 
 
 def _render(pdf_path: Path, number: int) -> bytes:
+    """Render with pdfium (fast, faithful fonts) at RENDER_WIDTH pixels wide, as PNG."""
     import io
 
     with _open_page(pdf_path, number) as page:
-        scale = RENDER_WIDTH / page.get_width()
+        scale = RENDER_WIDTH / page.get_size()[0]
         image = page.render(scale=scale, may_draw_forms=True).to_pil()
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
@@ -100,6 +99,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(temp, 0o644)  # mkstemp makes it private; the index's other files are not
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -120,17 +120,17 @@ def passage_boxes(pdf_path: Path, number: int, passage: str) -> list[Box]:
         One box per line fragment, top to bottom; empty when the page has no text layer or
         the passage cannot be found on it.
     """
-    wanted = [w.lower() for w in _WORD.findall(unicodedata.normalize("NFKC", passage))]
+    wanted = _letters(passage)
     if not wanted:
         return []
     with _open_page(pdf_path, number) as page:
         textpage = page.get_textpage()
         try:
-            words = _page_words(textpage)
-            span = best_span([w for w, _, _ in words], wanted)
+            letters, char_of = _page_letters(textpage)
+            span = best_span(letters, wanted)
             if span is None:
                 return []
-            first, last = words[span[0]][1], words[span[1] - 1][2]
+            first, last = char_of[span[0]], char_of[span[1] - 1] + 1
             rects = [textpage.get_rect(i) for i in range(textpage.count_rects(first, last - first))]
             boxes = [_to_box(page, rect) for rect in _merge_lines(rects)]
         finally:
@@ -138,36 +138,40 @@ def passage_boxes(pdf_path: Path, number: int, passage: str) -> list[Box]:
     return boxes
 
 
-def _page_words(textpage) -> list[tuple[str, int, int]]:
-    """The page's words, lower-cased and NFKC-normalised, with [start, end) char indices."""
+def _letters(text: str) -> str:
+    """Only the letters and digits of `text`, NFKC-normalised and lower-cased.
+
+    Comparing letters alone makes the alignment blind to what the two extractors disagree on:
+    spaces, line breaks, end-of-line hyphens, ligatures, and glyphs pdfium splits into runs.
+    """
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
+
+
+def _page_letters(textpage) -> tuple[str, list[int]]:
+    """The page's letters (as `_letters` makes them) and, for each, its pdfium char index."""
     import pypdfium2.raw as raw
 
-    chars = []
+    letters: list[str] = []
+    char_of: list[int] = []
     for i in range(textpage.count_chars()):
         code = raw.FPDFText_GetUnicode(textpage.raw, i)
-        chars.append(unicodedata.normalize("NFKC", chr(code)) if 0 < code < 0x110000 else " ")
-    words: list[tuple[str, int, int]] = []
-    current, start = "", 0
-    for i, text in enumerate([*chars, " "]):
-        if text and all(ch.isalnum() for ch in text):
-            if not current:
-                start = i
-            current += text.lower()
-        elif current:
-            words.append((current, start, i))
-            current = ""
-    return words
+        if not 0 < code < 0x110000:
+            continue
+        for letter in _letters(chr(code)):
+            letters.append(letter)
+            char_of.append(i)
+    return "".join(letters), char_of
 
 
-def best_span(page_words: list[str], passage_words: list[str]) -> tuple[int, int] | None:
-    """The [start, end) range of `page_words` that best holds `passage_words`.
+def best_span(page: str, passage: str) -> tuple[int, int] | None:
+    """The [start, end) range of `page` that best holds `passage` (both letters only).
 
-    Runs of at least MIN_BLOCK agreeing words are grouped into clusters that skip no more of
-    the page than the passage skips (plus a little slack); the cluster covering most words
-    wins. A stray three-word phrase elsewhere on the page therefore cannot stretch the box.
+    Runs of at least MIN_BLOCK agreeing letters are grouped into clusters that skip no more of
+    the page than the passage skips (plus a little slack); the cluster covering most letters
+    wins. A stray common word elsewhere on the page therefore cannot stretch the box.
     """
-    matcher = difflib.SequenceMatcher(None, page_words, passage_words, autojunk=False)
-    least = min(MIN_BLOCK, len(passage_words))
+    matcher = difflib.SequenceMatcher(None, page, passage, autojunk=False)
+    least = min(MIN_BLOCK, len(passage))
     blocks = [b for b in matcher.get_matching_blocks() if b.size >= least]
     if not blocks:
         return None
@@ -186,18 +190,34 @@ def best_span(page_words: list[str], passage_words: list[str]) -> tuple[int, int
 
 def _merge_lines(rects: list[tuple[float, float, float, float]]
                  ) -> list[tuple[float, float, float, float]]:
-    """Join pdfium's per-run rectangles that sit side by side on one line into one box."""
+    """Join pdfium's per-run rectangles that share a line into one box per line fragment.
+
+    Formulas come out as many small runs (sub- and superscripts); unmerged, their overlapping
+    translucent boxes would show as a patchwork of darker spots.
+    """
     merged: list[list[float]] = []
-    for left, bottom, right, top in rects:
-        if merged:
-            m = merged[-1]
-            overlap = min(top, m[3]) - max(bottom, m[1])
-            same_line = overlap > 0.5 * min(top - bottom, m[3] - m[1])
-            if same_line and left - m[2] < 12:
-                m[:] = [min(m[0], left), min(m[1], bottom), max(m[2], right), max(m[3], top)]
-                continue
-        merged.append([left, bottom, right, top])
+    for rect in rects:
+        box = list(rect)
+        changed = True
+        while changed:
+            changed = False
+            for other in merged:
+                if _same_line(box, other):
+                    merged.remove(other)
+                    box = [min(box[0], other[0]), min(box[1], other[1]),
+                           max(box[2], other[2]), max(box[3], other[3])]
+                    changed = True
+                    break
+        merged.append(box)
+    merged.sort(key=lambda b: (-b[3], b[0]))
     return [(a, b, c, d) for a, b, c, d in merged]
+
+
+def _same_line(a: list[float], b: list[float], gap: float = 12.0) -> bool:
+    """Whether two (left, bottom, right, top) rectangles overlap vertically and nearly touch."""
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    horizontal_gap = max(a[0], b[0]) - min(a[2], b[2])
+    return overlap > 0.3 * min(a[3] - a[1], b[3] - b[1]) and horizontal_gap < gap
 
 
 def _to_box(page, rect: tuple[float, float, float, float]) -> Box:
@@ -218,6 +238,7 @@ def _to_box(page, rect: tuple[float, float, float, float]) -> Box:
 
 
 def _to_device(page, x: float, y: float) -> tuple[float, float]:
+    """A page-space point as percentages of the rendered page, by pdfium's own mapping."""
     import pypdfium2.raw as raw
 
     width, height = page.get_size()
@@ -251,13 +272,12 @@ def figure_boxes(pdf_path: Path, number: int, pixel_size: tuple[int, int]) -> li
     return boxes
 
 
-def page_count(pdf_path: Path) -> int:
-    """How many pages pdfium sees in `pdf_path` (a check that the file is still the PDF)."""
-    import pypdfium2 as pdfium
+def rendered_size(pdf_path: Path, number: int) -> tuple[int, int]:
+    """The pixel size `render_png` gives page `number`, so the browser reserves its space.
 
-    with _PDFIUM:
-        pdf = pdfium.PdfDocument(str(pdf_path))
-        try:
-            return len(pdf)
-        finally:
-            pdf.close()
+    With the space reserved, the page does not jump as the image arrives and `#hit` scrolls
+    straight to the highlight.
+    """
+    with _open_page(pdf_path, number) as page:
+        width, height = page.get_size()
+    return RENDER_WIDTH, round(RENDER_WIDTH * height / width)
