@@ -1,0 +1,465 @@
+"""`notesearch serve`: a local web page to search the notes and see each hit on its page.
+
+    /                          search box, course and mode filters, ranked results
+    /page/<doc_id>/<n>         page n rendered, the hit's passage (or figure) highlighted
+    /render/<doc_id>/<n>.png   the rendered page itself, cached under index/renders/
+    /pdf/<doc_id>              the original PDF (append #page=N to open it at a page)
+    /figure/<sha256>.png       a figure extracted at index time
+    /api/search, /api/status   the CLI's `--json` output, over HTTP
+
+URLs name documents by their id in the index and figures by their hash, never by a path, so the
+app can only ever read the PDFs and figures the index lists. Only FastAPI and Jinja2 load at
+import; the index (numpy, FAISS, ONNX Runtime) opens on the first request and pdfium on the
+first page view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from . import layout
+from .courses import COURSES, course_label
+from .errors import BadQuery, NotesearchError
+from .snippet import snippet
+
+if TYPE_CHECKING:
+    from .index import NoteIndex
+    from .records import Hit
+
+HERE = Path(__file__).parent
+MODES = ("hybrid", "dense", "lexical")  # as notesearch.index.MODES, without importing numpy
+PAGE_RESULTS = 10
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "testserver"]  # testserver: TestClient's host
+SQLITE_MAX_INT = 2**63 - 1  # larger ids cannot be in the index (and overflow sqlite3)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+SECURITY_HEADERS = {
+    # No script runs on these pages; inline style attributes place the highlight boxes.
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self' "
+                               "'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class IndexHolder:
+    """The open `NoteIndex`, shared by requests and reopened when a rebuild swaps generations.
+
+    Requests take turns (one lock): a search is milliseconds, and the index's lazily loaded
+    embedder and FAISS index are then never loaded twice or used from two threads at once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._index: NoteIndex | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[NoteIndex]:
+        """The live index, held for the block; raises NotesearchError when there is none."""
+        with self._lock:
+            yield self._live()
+
+    def _live(self) -> NoteIndex:
+        from .index import NoteIndex
+
+        live = layout.IndexDir(self.root).current()
+        if self._index is not None and self._index.generation != live:
+            self._index.close()  # safe: nobody else holds it while we hold the lock
+            self._index = None
+        if self._index is None:
+            self._index = NoteIndex.open(self.root)
+        return self._index
+
+
+# ----------------------------------------------------------------------------- the app
+
+def create_app(index_dir: Path, *, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The web app over the index at `index_dir` (which need not exist yet).
+
+    Args:
+        index_dir: the index folder, as given to `notesearch index --index`.
+        allowed_hosts: Host header values to answer; by default only the loopback names, so a
+            web page elsewhere cannot reach the notes through DNS rebinding. ["*"] allows all.
+
+    Returns:
+        The FastAPI application; `serve` runs it with uvicorn, tests with TestClient.
+    """
+    app = FastAPI(title="notesearch", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.notes = IndexHolder(Path(index_dir))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOCAL_HOSTS)
+
+    @app.middleware("http")
+    async def security_headers(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Defence in depth: even a missed escape could not run a script or load a resource."""
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(NotesearchError, _notesearch_error)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for path, endpoint in [
+        ("/", search_page),
+        ("/page/{doc_id:int}/{number:int}", page_view),
+        ("/render/{doc_id:int}/{number:int}.png", page_image),
+        ("/pdf/{doc_id:int}", original_pdf),
+        ("/figure/{sha}.png", figure_image),
+        ("/api/search", api_search),
+        ("/api/status", api_status),
+    ]:
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    return app
+
+
+def _templates() -> Jinja2Templates:
+    """Templates with autoescaping on for every file: query text is never markup."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(courses=COURSES, modes=MODES)
+    return Jinja2Templates(env=env)
+
+
+TEMPLATES = _templates()
+
+
+def _holder(request: Request) -> IndexHolder:
+    """The app's index holder (one per app, so tests can run several apps side by side)."""
+    return request.app.state.notes
+
+
+def _wants_json(request: Request) -> bool:
+    """API callers get errors as JSON; people get a page."""
+    return request.url.path.startswith("/api/")
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """404s and friends: JSON under /api/, else a short page that says what was not found."""
+    detail = exc.detail if isinstance(exc.detail, str) else "not found"
+    if _wants_json(request):
+        return JSONResponse({"error": detail}, status_code=exc.status_code)
+    return TEMPLATES.TemplateResponse(
+        request, "message.html", {"title": "Not found" if exc.status_code == 404 else "Error",
+                                  "message": detail, "command": None},
+        status_code=exc.status_code)
+
+
+async def _notesearch_error(request: Request, exc: NotesearchError) -> Response:
+    """No index, or one this version cannot read: say what to run instead of a traceback."""
+    status = 400 if isinstance(exc, BadQuery) else 503
+    if _wants_json(request):
+        return JSONResponse({"error": str(exc)}, status_code=status)
+    holder = _holder(request)
+    return TEMPLATES.TemplateResponse(
+        request, "message.html",
+        {"title": "No index to search" if status == 503 else "Bad request", "message": str(exc),
+         "command": f"notesearch index NOTES_DIR --index {holder.root}" if status == 503
+         else None},
+        status_code=status)
+
+
+# ----------------------------------------------------------------------------- search
+
+def parse_search(q: str, k: str, course: str, mode: str) -> tuple[str, int, int | None, str]:
+    """Query-string values -> `NoteIndex.search` arguments, or BadQuery naming the bad one.
+
+    Parsed by hand rather than by FastAPI's validation so that every mistake gets the same
+    {"error": message} answer (status 400) as the CLI's one-line errors.
+    """
+    if not q.strip():
+        raise BadQuery("the query is empty; type what you are looking for")
+    try:
+        top = int(k)
+    except ValueError:
+        raise BadQuery(f"k must be a whole number, not {k!r}") from None
+    if top < 1:
+        raise BadQuery(f"k must be at least 1, not {top}")
+    chosen: int | None = None
+    if course not in ("", "all"):
+        if not course.isdigit() or int(course) not in COURSES:
+            raise BadQuery(f"course must be one of 1-5 or all, not {course!r}")
+        chosen = int(course)
+    if mode not in MODES:
+        raise BadQuery(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return q, top, chosen, mode
+
+
+def api_search(request: Request, q: str = "", k: str = "5", course: str = "",
+               mode: str = "hybrid") -> JSONResponse:
+    """`notesearch search --json` over HTTP: the same list of `asdict(Hit)`."""
+    query, top, chosen, mode = parse_search(q, k, course, mode)
+    with _holder(request).use() as index:
+        hits = index.search(query, k=top, course=chosen, mode=mode)
+    return JSONResponse([dataclasses.asdict(h) for h in hits])
+
+
+def api_status(request: Request) -> JSONResponse:
+    """`notesearch status --json` over HTTP."""
+    with _holder(request).use() as index:
+        return JSONResponse(index.status())
+
+
+def search_page(request: Request, q: str = "", course: str = "", mode: str = "hybrid",
+                k: str = str(PAGE_RESULTS)) -> Response:
+    """The search form and, when the URL holds a query, its ranked results."""
+    form = {"q": q, "course": course, "mode": mode if mode in MODES else "hybrid", "k": k}
+    context: dict[str, Any] = {"form": form, "hits": None, "error": None, "seconds": None}
+    if not q.strip():
+        with _holder(request).use():  # no index -> the page that says what to run
+            pass
+        return TEMPLATES.TemplateResponse(request, "search.html", context)
+    try:
+        query, top, chosen, mode = parse_search(q, k, course, mode)
+        started = time.perf_counter()
+        with _holder(request).use() as index:
+            hits = index.search(query, k=top, course=chosen, mode=mode)
+        context["seconds"] = time.perf_counter() - started
+    except BadQuery as exc:
+        context["error"] = str(exc)
+        return TEMPLATES.TemplateResponse(request, "search.html", context, status_code=400)
+    context["hits"] = [hit_view(h, q, course, form["mode"]) for h in hits]
+    context["confident"] = any(h.confident for h in hits)
+    return TEMPLATES.TemplateResponse(request, "search.html", context)
+
+
+def pages_cited(page: int, page_end: int) -> str:
+    """ "p. 12" or "pp. 12–13", as the CLI cites."""
+    return f"p. {page}" if page == page_end else f"pp. {page}–{page_end}"
+
+
+def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> dict[str, Any]:
+    """What the results list shows of one hit; the template only lays it out."""
+    return {
+        "rank": hit.rank, "score": hit.score, "file": hit.file, "kind": hit.kind,
+        "label": course_label(hit.course, hit.course_title), "confident": hit.confident,
+        "pages": pages_cited(hit.page, hit.page_end),
+        "href": _url(f"/page/{hit.doc_id}/{hit.page}", q=query, chunk=hit.chunk_id,
+                     course=course, mode=mode) + "#hit",
+        "snippet": snippet(hit.text, query),
+        "figures": [{"src": f"/figure/{sha}.png", "page": f["page"]}
+                    for f in hit.figures if (sha := _figure_sha(f["path"]))],
+    }
+
+
+def _url(path: str, **params: object) -> str:
+    """`path` with the query-string values that differ from the defaults, so URLs stay short."""
+    kept = {key: value for key, value in params.items()
+            if value not in ("", None) and not (key == "mode" and value == "hybrid")}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def _figure_sha(path: str) -> str | None:
+    """A figure's hash from its file name (figures are stored as figures/ab/<sha256>.png)."""
+    stem = Path(path).stem
+    return stem if _SHA256.fullmatch(stem) else None
+
+
+# ----------------------------------------------------------------------------- documents
+# Read-only lookups by id. They belong in NoteIndex (see the report of issue 9); until it
+# has them they read the index database here.
+
+def _document(index: NoteIndex, doc_id: int) -> sqlite3.Row:
+    """The `documents` row of `doc_id`, or 404: the id is the only way a URL names a PDF."""
+    row = None
+    if doc_id <= SQLITE_MAX_INT:
+        row = index.db.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no document {doc_id} in the index")
+    return row
+
+
+def _chunk(index: NoteIndex, chunk_id: int, doc_id: int, page: int) -> sqlite3.Row | None:
+    """The passage `chunk_id` if it lies on this document's page, with its figure's size."""
+    return index.db.execute(
+        "SELECT c.id, c.kind, c.text, c.page, c.page_end, f.width, f.height FROM chunks c "
+        "LEFT JOIN figures f ON f.id = c.figure_id WHERE c.id = ? AND c.doc_id = ? "
+        "AND ? BETWEEN c.page AND c.page_end", (chunk_id, doc_id, page)).fetchone()
+
+
+def pdf_path(index: NoteIndex, doc: sqlite3.Row) -> Path:
+    """The document's PDF, only if it (after following links) lies inside the notes folder.
+
+    The path comes from the index, never from the URL; a symlink that leads out of the notes
+    folder, or a file since moved away, is refused like an unknown id.
+    """
+    notes = index.meta.get("notes_dir")
+    path = Path(doc["path"])
+    if not notes or not path.is_absolute():
+        raise HTTPException(404, f"{doc['name']} has no readable path in the index")
+    real = path.resolve()
+    if not real.is_relative_to(Path(notes).resolve()):
+        raise HTTPException(404, f"{doc['name']} lies outside the notes folder")
+    if not real.is_file():
+        raise HTTPException(404, f"{doc['name']} is no longer at {path}; run `notesearch "
+                                 "index NOTES_DIR` to bring the index up to date")
+    return real
+
+
+def _page_of(index: NoteIndex, doc_id: int, number: int) -> tuple[sqlite3.Row, Path]:
+    """The document and its PDF for a page URL, or 404 for an unknown id or page."""
+    doc = _document(index, doc_id)
+    if not 1 <= number <= doc["pages"]:
+        raise HTTPException(404, f"{doc['name']} has pages 1-{doc['pages']}, not {number}")
+    return doc, pdf_path(index, doc)
+
+
+def _render_cache(index: NoteIndex, doc: sqlite3.Row, path: Path) -> Path | None:
+    """Where rendered pages of `doc` are kept; None when the file changed since indexing."""
+    if path.stat().st_size != doc["size"]:
+        return None
+    return index.dir.renders_dir
+
+
+# ----------------------------------------------------------------------------- page view
+
+def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: str = "",
+              course: str = "", mode: str = "hybrid") -> Response:
+    """Page `number` of a document with the chosen passage (or figure) boxed on it."""
+    from .render_page import figure_boxes, passage_boxes, rendered_size
+
+    with _holder(request).use() as index:
+        doc, path = _page_of(index, doc_id, number)
+        wanted = int(chunk) if chunk.isdigit() and int(chunk) <= SQLITE_MAX_INT else None
+        passage = _chunk(index, wanted, doc_id, number) if wanted is not None else None
+    boxes = []
+    if passage is not None and passage["kind"] == "figure" and passage["width"]:
+        boxes = figure_boxes(path, number, (passage["width"], passage["height"]))
+    elif passage is not None:
+        boxes = passage_boxes(path, number, passage["text"])
+
+    def link(to: int) -> str:
+        return _url(f"/page/{doc_id}/{to}", q=q, chunk=chunk, course=course, mode=mode)
+
+    context = {
+        "doc": {"id": doc_id, "name": doc["name"], "pages": doc["pages"],
+                "label": course_label(doc["course"], doc["title"])},
+        "number": number, "size": rendered_size(path, number), "boxes": boxes,
+        "passage": passage, "q": q,
+        "snippet": snippet(passage["text"], q) if passage is not None else None,
+        "image": f"/render/{doc_id}/{number}.png",
+        "previous": link(number - 1) if number > 1 else None,
+        "next": link(number + 1) if number < doc["pages"] else None,
+        "back": _url("/", q=q, course=course, mode=mode),
+        "pdf": f"/pdf/{doc_id}#page={number}",
+    }
+    return TEMPLATES.TemplateResponse(request, "page.html", context)
+
+
+def page_image(request: Request, doc_id: int, number: int) -> Response:
+    """The page as PNG, rendered on first request and then served from index/renders/."""
+    from .render_page import render_png
+
+    with _holder(request).use() as index:
+        doc, path = _page_of(index, doc_id, number)
+        cache = _render_cache(index, doc, path)
+    data = render_png(path, number, cache, doc["sha256"])
+    return Response(data, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=600"})
+
+
+def original_pdf(request: Request, doc_id: int) -> Response:
+    """The indexed PDF itself, shown inline so the browser's viewer honours #page=N."""
+    with _holder(request).use() as index:
+        path = pdf_path(index, _document(index, doc_id))
+    return FileResponse(path, media_type="application/pdf", filename=path.name,
+                        content_disposition_type="inline")
+
+
+def figure_image(request: Request, sha: str) -> Response:
+    """A figure PNG by its hash, read only from the index's figures folder."""
+    if not _SHA256.fullmatch(sha):
+        raise HTTPException(404, "no such figure")
+    with _holder(request).use() as index:
+        row = index.db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1",
+                               (sha,)).fetchone()
+        root = index.dir.figures_dir.resolve()
+        file = (index.dir.root / row["path"]).resolve() if row else None
+    if file is None or not file.is_relative_to(root) or not file.is_file():
+        raise HTTPException(404, "no such figure")
+    return FileResponse(file, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+# ----------------------------------------------------------------------------- serving
+
+def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
+          open_browser: bool = False) -> None:
+    """Run the web app until Ctrl-C, printing its URL first.
+
+    Args:
+        index_dir: the index folder to search.
+        host: address to listen on; the default keeps the notes on this machine.
+        port: port to listen on; 0 picks a free one (the printed URL has it).
+        open_browser: open the URL in the default browser once listening.
+    """
+    import uvicorn
+
+    sock = _listen(host, port)
+    url = f"http://{_url_host(host)}:{sock.getsockname()[1]}/"
+    local = host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(index_dir, allowed_hosts=None if local else ["*"])
+    print(f"notesearch: searching {index_dir} at {url} (Ctrl-C to stop)", flush=True)
+    if not local:
+        print(f"warning: listening on {host}: anyone who can reach this machine can read "
+              "your notes", file=sys.stderr, flush=True)
+    threading.Thread(target=_warm_up, args=(app.state.notes,), daemon=True).start()
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the socket ourselves, so a busy port is one clear error and port 0 works."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise NotesearchError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                              "pass another --port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    """The host to print in the URL: a wildcard address is not one a browser can open."""
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _warm_up(holder: IndexHolder) -> None:
+    """Open the index and load the query model now, so the first search is as fast as any."""
+    try:
+        with holder.use() as index:
+            index.embedder.encode(["warm up"])
+    except NotesearchError as exc:
+        print(f"warning: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # the page will show the problem; the server keeps running
+        print(f"warning: could not load the index ({type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
