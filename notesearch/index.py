@@ -404,20 +404,15 @@ class _Builder:
 
     # --------------------------------------------------------------- generations
 
-    def _begin(self) -> tuple[Path, sqlite3.Connection]:
+    def _begin(self, fresh: bool = False) -> tuple[Path, sqlite3.Connection]:
         """A temporary copy of the live generation's database (or an empty one) to change."""
         temp = self.dir.new_temp()
         db = store.connect(temp / layout.DB_NAME)
         live = self.dir.current()
-        if live is not None and not self.rebuild:
+        if live is not None and not fresh:
             source = store.connect(live / layout.DB_NAME, readonly=True)
             source.backup(db)
             source.close()
-            meta = store.get_meta(db)
-            if meta.get("chunker_version") != str(CHUNKER_VERSION):
-                print("notice: the passage splitter changed; every PDF is re-read",
-                      file=sys.stderr)
-                db.execute("DELETE FROM documents")
         store.migrate(db)
         return temp, db
 
@@ -442,7 +437,10 @@ class _Builder:
     def _text_phase(self, pdfs: dict[str, Path]) -> None:
         from tqdm import tqdm
 
-        temp, db = self._begin()
+        temp, db = self._begin(fresh=self.rebuild)
+        if store.get_meta(db).get("chunker_version", str(CHUNKER_VERSION)) != str(CHUNKER_VERSION):
+            print("notice: the passage splitter changed; every PDF is re-read", file=sys.stderr)
+            store.clear(db)
         old = store.documents(db)
         for name in sorted(set(old) - set(pdfs)):
             store.delete_document(db, old[name]["id"])

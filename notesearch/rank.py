@@ -58,7 +58,7 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
     elif mode == "rrf":
         fused = _rrf(dense, lexical)
     else:
-        fused = _zfuse([(i, s) for i, s in dense if where[i][3] == "text"], lexical)
+        fused = _zfuse(dense, lexical, where, cosine)
     best: dict[tuple[int, int], PageScore] = {}
     for chunk_id, score in fused.items():
         doc_id, page, page_end, _kind = where[chunk_id]
@@ -84,13 +84,21 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
     return out
 
 
-def _zfuse(dense: Scored, lexical: Scored) -> dict[int, float]:
-    """Weighted sum of z-scores; a passage one ranker did not propose gets its lowest score."""
-    parts = [(_zscores(dense), DENSE_WEIGHT), (_zscores(lexical), 1 - DENSE_WEIGHT)]
-    floors = [min(z.values(), default=0.0) for z, _ in parts]
-    ids = set(parts[0][0]) | set(parts[1][0])
-    return {i: sum(w * z.get(i, floor) for (z, w), floor in zip(parts, floors, strict=True))
-            for i in ids}
+def _zfuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int, str]],
+           cosine: dict[int, float]) -> dict[int, float]:
+    """Weighted sum of z-scores over the pooled candidates of both rankers.
+
+    Every candidate has both scores: its exact cosine, and its BM25 (0 where no query word
+    occurs, which is what BM25 gives such a passage). Figure passages carry no dense evidence
+    (z = 0, neutral).
+    """
+    pool = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+    bm25 = dict(lexical)
+    text = [i for i in pool if where[i][3] == "text"]
+    dense_z = _zscores([(i, cosine.get(i, 0.0)) for i in text])
+    lexical_z = _zscores([(i, bm25.get(i, 0.0)) for i in pool])
+    return {i: DENSE_WEIGHT * dense_z.get(i, 0.0) + (1 - DENSE_WEIGHT) * lexical_z[i]
+            for i in pool}
 
 
 def _zscores(ranking: Scored) -> dict[int, float]:

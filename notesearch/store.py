@@ -141,6 +141,12 @@ def documents(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
     return {row["name"]: row for row in db.execute("SELECT * FROM documents")}
 
 
+def clear(db: sqlite3.Connection) -> None:
+    """Forget every document (their passages, pages and figures too)."""
+    for table in ("chunks", "figures", "pages", "documents"):
+        db.execute(f"DELETE FROM {table}")
+
+
 def delete_document(db: sqlite3.Connection, doc_id: int) -> None:
     for table in ("chunks", "figures", "pages"):
         db.execute(f"DELETE FROM {table} WHERE doc_id = ?", (doc_id,))

@@ -99,3 +99,17 @@ def test_undecodable_image_is_skipped_with_a_warning(tmp_path):
     assert any("broken.pdf p. 1" in w and "not decodable" in w for w in warnings), warnings
     with NoteIndex.open(tmp_path / "index") as notes:
         assert notes.search("text that must still be indexed", k=1)[0].file == "broken.pdf"
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_figures_left_without_ocr_are_read_by_the_next_build(slide_notes, tmp_path, rebuild):
+    index = tmp_path / "index"
+    NoteIndex.build(slide_notes, index, ocr=False)
+    with NoteIndex.open(index) as notes:
+        assert notes.status()["figures_ocr_pending"] == 1
+    report = NoteIndex.build(slide_notes, index, rebuild=rebuild)
+    assert report.figures_ocr_read == 1
+    with NoteIndex.open(index) as notes:
+        assert notes.status()["figures_ocr_pending"] == 0
+        assert notes.search(QUERY, k=1)[0].kind == "figure"
+        assert notes.search("optimisers and learning rates", k=1)[0].page == 1

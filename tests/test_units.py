@@ -78,7 +78,9 @@ def test_pages_are_ranked_once_with_their_best_passage():
     keys = [(p.doc_id, p.page) for p in pages]
     assert len(keys) == len(set(keys))
     assert keys[0] == (1, 5)
-    assert (1, 7) not in keys  # covered by the pp. 6-7 passage already shown
+    covered = [(p.doc_id, n) for p in pages for n in range(p.page, p.page_end + 1)]
+    assert len(covered) == len(set(covered))  # pp. 6-7 is not shown beside p. 7
+    assert len(pages) == 3
     assert [p.confident for p in pages] == [c >= CONFIDENT_COSINE for c in
                                            (p.cosine for p in pages)]
     assert pages[-1].confident is False
