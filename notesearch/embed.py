@@ -47,11 +47,15 @@ def model_location(name: str) -> str:
 
 
 def _batches(texts: list[str], progress: bool, label: str):
+    starts = range(0, len(texts), BATCH_SIZE)
+    if not progress:  # a query: no bar, no tqdm import on the hot path
+        yield from (texts[start:start + BATCH_SIZE] for start in starts)
+        return
     from tqdm import tqdm
 
-    with tqdm(total=len(texts), desc=label, unit="passage", disable=not progress,
-              file=sys.stderr, leave=False) as bar:
-        for start in range(0, len(texts), BATCH_SIZE):
+    with tqdm(total=len(texts), desc=label, unit="passage", file=sys.stderr,
+              leave=False) as bar:
+        for start in starts:
             batch = texts[start:start + BATCH_SIZE]
             yield batch
             bar.update(len(batch))
@@ -152,7 +156,9 @@ class TorchEmbedder:
 class OnnxEmbedder:
     """The exported model run by onnxruntime: same vectors, no PyTorch."""
 
-    def __init__(self, name: str, folder: Path) -> None:
+    def __init__(self, name: str, folder: Path, threads: int = 0) -> None:
+        """`threads` = 0 lets onnxruntime use every core (builds); a query wants 1: one short
+        sentence gains nothing from a second thread and loses to its start-up and contention."""
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -166,6 +172,7 @@ class OnnxEmbedder:
         self._tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads
         self._session = onnxruntime.InferenceSession(
             str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 

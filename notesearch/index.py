@@ -331,7 +331,7 @@ def query_embedder(model_name: str, index_dir: layout.IndexDir) -> Embedder:
     """The fast ONNX embedder if this index has one, else sentence-transformers with a notice."""
     folder = index_dir.models_dir / model_key(model_name)
     if OnnxEmbedder.available(folder):
-        return OnnxEmbedder(model_name, folder)
+        return OnnxEmbedder(model_name, folder, threads=1)
     print(f"notice: no fast query model in {folder}; loading {model_name} with "
           "sentence-transformers (slower; `notesearch index` adds the fast model)", file=sys.stderr)
     return TorchEmbedder(model_name)

@@ -42,8 +42,11 @@ def save(index, path: Path) -> None:
 
 
 def load(path: Path):
+    """Open an index for querying: one query at a time, so one thread (OpenMP threads only
+    add start-up and contention to a millisecond scan)."""
     import faiss
 
+    faiss.omp_set_num_threads(1)
     index = faiss.read_index(str(path))
     hnsw = getattr(faiss.downcast_index(index.index), "hnsw", None)
     if hnsw is not None:
