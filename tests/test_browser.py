@@ -1,0 +1,198 @@
+"""`notesearch serve` as a user meets it: a real server process and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_web import C1, make_notes
+
+from notesearch import NoteIndex
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--window-size=1280,1000"]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    banner: str
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the server binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(index: Path, timeout: float = 60.0) -> Server:
+    """`notesearch serve` in its own process, returned once it answers HTTP."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notesearch", "serve", "--index", str(index), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read()}")
+            try:
+                if httpx.get(url + "api/status", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not answer in time")
+            time.sleep(0.1)
+        return Server(url, process, process.stdout.readline())
+    except BaseException:
+        stop_server(process)
+        raise
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Ctrl-C the server, then kill its process group if it lingers."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    for stream in (process.stdout, process.stderr):
+        if stream:
+            stream.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("browser")
+    NoteIndex.build(make_notes(root), root / "index", ocr=False)
+    running = start_server(root / "index")
+    try:
+        yield running
+    finally:
+        stop_server(running.process)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium with a fresh profile, quit after the test whatever happens."""
+    driver_path = shutil.which("chromedriver")
+    if not CHROMIUM.exists() or driver_path is None:
+        pytest.skip("needs Debian's chromium and chromium-driver "
+                    "(apt-get install -y chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def search(driver, url: str, query: str) -> None:
+    """Type `query` into the search box, submit, and wait for the results list."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    box = driver.find_element(By.NAME, "q")
+    box.clear()
+    box.send_keys(query, Keys.ENTER)
+    WebDriverWait(driver, 30).until(
+        shown.presence_of_element_located((By.CSS_SELECTOR, "#results li.hit")))
+
+
+def page_image_loaded(driver) -> bool:
+    """Whether the page view's image has arrived and decoded (not merely its <img> tag)."""
+    return driver.execute_script(
+        "const i = document.getElementById('page-image');"
+        "return Boolean(i && i.complete && i.naturalWidth > 0);")
+
+
+# ----------------------------------------------------------------------------- tests
+
+def test_serve_prints_its_local_url(server):
+    assert server.url in server.banner
+
+
+@pytest.mark.browser
+def test_search_then_open_the_hit_on_its_page(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    search(browser, server.url, "zebra stripes of noise")
+    assert "q=zebra+stripes+of+noise" in browser.current_url
+    first = browser.find_element(By.CSS_SELECTOR, "#results li.hit a.open")
+    assert C1 in first.text and "p. 2" in first.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#results li.hit mark")
+    first.click()
+    WebDriverWait(browser, 30).until(page_image_loaded)
+    highlight = browser.find_element(By.CSS_SELECTOR, ".sheet .hl")
+    assert highlight.size["width"] > 100 and highlight.size["height"] > 5
+    sheet = browser.find_element(By.CSS_SELECTOR, ".sheet")
+    assert highlight.location["y"] >= sheet.location["y"]
+
+
+@pytest.mark.browser
+def test_figure_thumbnails_load(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    search(browser, server.url, "recurrent networks read a sequence")
+    thumbs = browser.find_elements(By.CSS_SELECTOR, "#results img.thumb")
+    assert thumbs
+    for thumb in thumbs:  # they load lazily, once scrolled into view
+        browser.execute_script("arguments[0].scrollIntoView()", thumb)
+        WebDriverWait(browser, 10).until(lambda _, t=thumb: browser.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", t))
+
+
+@pytest.mark.browser
+def test_markup_in_a_query_stays_text(browser, server):
+    from selenium.webdriver.common.by import By
+
+    attack = '<img src=x onerror="document.title=\'pwned\'">sigmoid'
+    search(browser, server.url, attack)
+    assert browser.find_element(By.NAME, "q").get_attribute("value") == attack
+    assert browser.title == f"{attack} · notesearch"  # shown as text; the handler never ran
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img:not(.thumb)")
+
+
+@pytest.mark.parametrize("path", ["/page/../../etc/passwd", "/static/../web.py",
+                                  "/page/%2e%2e/%2e%2e/etc/passwd", "/pdf/..%2f..%2fetc"])
+def test_raw_traversal_requests_are_404(server, path):
+    """Sent over a bare socket, so no client library tidies the `..` away first."""
+    host, port = server.url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply.split(b"\r\n", 1)[0].endswith(b"404 Not Found")
+    assert b"root:" not in reply

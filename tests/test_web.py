@@ -1,0 +1,325 @@
+"""The web app through FastAPI's TestClient, over real indexes of small generated PDFs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import make_pdf, text_image
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from notesearch import NoteIndex
+from notesearch.cli import app as cli
+from notesearch.web import create_app
+
+C1 = "Course 1 - Neural Networks and Deep Learning.pdf"
+C5 = "Course 5 - Sequence Models.pdf"
+SIGMOID = ("The sigmoid function squashes any real number between zero and one, which is why "
+           "logistic regression reads its output as a probability. ")
+ZEBRA = "Zebra initialisation paints the weight matrix with alternating stripes of noise. "
+SLIDE = ["Quaternion Rotation Trick", "Velociraptor Embedding Layer"]
+SECRET = "Classified launch codes for the submarine fleet live in this file. "
+
+
+def make_notes(root: Path) -> Path:
+    """Two course PDFs (the second with a figure), plus a symlink leading out of the folder."""
+    slide = text_image(root / "slide.png", SLIDE)
+    notes = root / "notes"
+    make_pdf(notes / C1, [SIGMOID * 3, ZEBRA * 3])
+    make_pdf(notes / C5, ["Recurrent networks read a sequence one token at a time. " * 3,
+                          "The slide below sums up the lecture."], images={1: slide})
+    make_pdf(root / "outside" / "secret.pdf", [SECRET * 3])
+    (notes / "linked.pdf").symlink_to(root / "outside" / "secret.pdf")
+    return notes
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("web")
+    NoteIndex.build(make_notes(root), root / "index", ocr=False)
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def client(small_index) -> TestClient:
+    return TestClient(create_app(small_index))
+
+
+def first_hit(client: TestClient, query: str, **params) -> dict:
+    hits = client.get("/api/search", params={"q": query, **params}).json()
+    assert hits, query
+    return hits[0]
+
+
+def boxes(html: str) -> list[tuple[float, float, float, float]]:
+    """(left, top, width, height) in % of every highlight box on a page view."""
+    found = re.findall(r'class="hl[^"]*"[^>]*style="left:([\d.]+)%;top:([\d.]+)%;'
+                       r'width:([\d.]+)%;height:([\d.]+)%"', html)
+    return [tuple(float(v) for v in box) for box in found]
+
+
+# ----------------------------------------------------------------------------- search page
+
+def test_search_page_lists_the_hit_with_its_words_marked(client):
+    page = client.get("/", params={"q": "sigmoid squashes", "mode": "hybrid"})
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="results"' in html
+    first = html.index('class="hit')
+    assert C1 in html[first:first + 1200] and "p. 1" in html[first:first + 1200]
+    assert "C1 Neural Networks and Deep Learning" in html
+    assert "<mark>sigmoid</mark>" in html and "<mark>squashes</mark>" in html
+    assert 'value="sigmoid squashes"' in html  # the query stays in the box
+
+
+def test_course_filter_keeps_only_that_course(client):
+    html = client.get("/", params={"q": "sigmoid squashes", "course": "5"}).text
+    assert C5 in html and C1 not in html.split('id="results"')[1]
+    assert '<option value="5" selected>' in html
+
+
+def test_weak_matches_are_labelled(client):
+    html = client.get("/", params={"q": "chocolate cake recipe with buttercream"}).text
+    assert "No confident match in your notes; closest passages:" in html
+    assert "weak match" in html
+
+
+def test_empty_query_shows_the_form_only(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'name="q"' in page.text and 'id="results"' not in page.text
+
+
+def test_bad_course_on_the_page_is_a_message_not_a_traceback(client):
+    page = client.get("/", params={"q": "sigmoid", "course": "9"})
+    assert page.status_code == 400
+    assert "course must be one of 1-5" in page.text
+
+
+def test_figure_thumbnails_are_served_by_hash(client, small_index):
+    hit = first_hit(client, "recurrent networks read a sequence", course=5)
+    assert hit["figures"], "the slide on p. 2 should come with the hit"
+    html = client.get("/", params={"q": "slide below sums up the lecture", "course": "5"}).text
+    sources = re.findall(r'<img class="thumb" src="(/figure/[0-9a-f]{64}\.png)"', html)
+    assert sources
+    image = client.get(sources[0])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    sha = sources[0].split("/")[-1][:-4]
+    assert image.content == (small_index / "figures" / sha[:2] / f"{sha}.png").read_bytes()
+    assert str(small_index) not in html  # no file system path leaks into the page
+
+
+# ----------------------------------------------------------------------------- JSON API
+
+def test_api_search_is_the_cli_json(client, small_index):
+    run = CliRunner().invoke(cli, ["search", "zebra stripes of noise", "--json", "-k", "3",
+                                   "--index", str(small_index)], catch_exceptions=False)
+    assert run.exit_code == 0
+    api = client.get("/api/search", params={"q": "zebra stripes of noise", "k": "3"})
+    assert api.status_code == 200
+    assert api.json() == json.loads(run.stdout)
+    assert api.json()[0]["file"] == C1 and api.json()[0]["page"] == 2
+
+
+def test_api_status_is_the_index_status(client, small_index):
+    status = client.get("/api/status")
+    assert status.status_code == 200
+    with NoteIndex.open(small_index) as notes:
+        assert status.json() == json.loads(json.dumps(notes.status()))
+    assert {d["file"] for d in status.json()["documents"]} >= {C1, C5}
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"q": ""}, "query is empty"),
+    ({"q": "   "}, "query is empty"),
+    ({"q": "sigmoid", "k": "0"}, "k must be at least 1"),
+    ({"q": "sigmoid", "k": "many"}, "k must be a whole number"),
+    ({"q": "sigmoid", "course": "9"}, "course must be one of 1-5"),
+    ({"q": "sigmoid", "course": "two"}, "course must be one of 1-5"),
+    ({"q": "sigmoid", "mode": "psychic"}, "mode must be one of"),
+])
+def test_api_bad_input_is_400_with_a_message(client, params, message):
+    answer = client.get("/api/search", params=params)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+
+
+# ----------------------------------------------------------------------------- page view
+
+def test_page_view_shows_the_page_with_the_passage_boxed(client, small_index):
+    hit = first_hit(client, "zebra initialisation stripes")
+    view = client.get(f"/page/{hit['doc_id']}/{hit['page']}",
+                      params={"q": "zebra", "chunk": hit["chunk_id"]})
+    assert view.status_code == 200
+    found = boxes(view.text)
+    assert found, "the passage should be boxed"
+    left, top, width, height = found[0]
+    assert 3 < left < 10 and 1 < top < 15 and width > 50 and 0.5 < height < 5  # fpdf margins
+    assert 'id="hit"' in view.text and "<mark>Zebra</mark>" in view.text
+    assert f'href="/pdf/{hit["doc_id"]}#page={hit["page"]}"' in view.text
+
+    src = re.search(r'<img id="page-image" src="([^"]+)" width="(\d+)" height="(\d+)"',
+                    view.text)
+    image = client.get(src.group(1))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(image.content)).size == (int(src.group(2)), int(src.group(3)))
+
+
+def test_rendered_pages_are_cached_whole(client, small_index):
+    hit = first_hit(client, "sigmoid squashes")
+    url = f"/render/{hit['doc_id']}/{hit['page']}.png"
+    first = client.get(url).content
+    cached = list((small_index / "renders").rglob("*.png"))
+    assert cached and not list((small_index / "renders").rglob("*.part"))
+    assert client.get(url).content == first
+    assert any(path.read_bytes() == first for path in cached)
+
+
+def test_page_view_links_to_neighbouring_pages(client):
+    hit = first_hit(client, "sigmoid squashes")
+    html = client.get(f"/page/{hit['doc_id']}/1", params={"q": "sigmoid"}).text
+    assert f'href="/page/{hit["doc_id"]}/2?q=sigmoid' in html and 'rel="prev"' not in html
+    html = client.get(f"/page/{hit['doc_id']}/2").text
+    assert f'href="/page/{hit["doc_id"]}/1"' in html and 'rel="next"' not in html
+
+
+def test_original_pdf_is_served_by_id(client):
+    hit = first_hit(client, "sigmoid squashes")
+    pdf = client.get(f"/pdf/{hit['doc_id']}")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+
+
+@pytest.fixture(scope="module")
+def figure_index(tmp_path_factory) -> Path:
+    """One slide in one PDF, indexed with OCR so that a hit is the figure's own text."""
+    root = tmp_path_factory.mktemp("web-ocr")
+    slide = text_image(root / "slide.png", SLIDE)
+    make_pdf(root / "notes" / "lecture.pdf", ["Plain prose about optimisers. " * 8,
+                                               "See the slide below."], images={1: slide})
+    NoteIndex.build(root / "notes", root / "index", ocr=True)
+    return root / "index"
+
+
+def test_figure_hit_boxes_the_figure_on_its_page(figure_index):
+    client = TestClient(create_app(figure_index))
+    # lexical: this test is about the page view, not about how hybrid weighs OCR text
+    hit = first_hit(client, "quaternion rotation trick velociraptor", mode="lexical")
+    assert hit["kind"] == "figure" and hit["page"] == 2
+    view = client.get(f"/page/{hit['doc_id']}/2", params={"chunk": hit["chunk_id"]})
+    assert 'class="hl hl-figure"' in view.text
+    [(left, top, width, height)] = boxes(view.text)
+    # make_pdf places the image at x=10 mm, y=120 mm, 180 mm wide, on a 210 x 297 mm page
+    assert left == pytest.approx(100 * 10 / 210, abs=0.5)
+    assert top == pytest.approx(100 * 120 / 297, abs=0.5)
+    assert width == pytest.approx(100 * 180 / 210, abs=0.5)
+    assert height == pytest.approx(100 * 60 / 297, abs=0.5)  # 900 x 300 px -> 180 x 60 mm
+
+
+# ----------------------------------------------------------------------------- safety
+
+def raw_status(app, raw_path: bytes) -> int:
+    """Status of a request sent with its path exactly as given.
+
+    httpx (under TestClient) removes `..` segments before sending; a hostile client does not.
+    """
+    from urllib.parse import unquote
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    path, _, query = raw_path.partition(b"?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": unquote(path.decode()),
+             "raw_path": path, "query_string": query, "root_path": "",
+             "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 8765)}
+    asyncio.run(app(scope, receive, send))
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+TRAVERSALS = [
+    "/page/../../etc/passwd", "/page/%2e%2e/%2e%2e/etc/passwd", "/page/1/..%2f..%2fnotes.db",
+    "/pdf/../../etc/passwd", "/pdf/%2e%2e%2fnotes.db", "/pdf//etc/passwd", "/pdf/-1",
+    "/render/1/../../notes.db", "/figure/..%2f..%2fCURRENT.png", "/figure/../../CURRENT",
+    "/static/../web.py", "/static/%2e%2e/web.py", "/static/..%2fweb.py",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_paths_in_urls_are_never_followed(client, path):
+    assert raw_status(client.app, path.encode()) == 404
+    answer = client.get(path)
+    assert answer.status_code == 404 and "root:" not in answer.text
+
+
+@pytest.mark.parametrize("path", [
+    "/pdf/999", "/page/999/1", "/page/1/9999", "/page/1/0", "/render/1/9999.png",
+    "/render/999/1.png", "/page/99999999999999999999999/1",
+    "/figure/" + "0" * 64 + ".png", "/figure/notes.png",
+])
+def test_unknown_ids_and_pages_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_symlink_out_of_the_notes_folder_is_refused(client):
+    hit = first_hit(client, "classified launch codes submarine")
+    assert hit["file"] == "linked.pdf"
+    for path in (f"/pdf/{hit['doc_id']}", f"/page/{hit['doc_id']}/1",
+                 f"/render/{hit['doc_id']}/1.png"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and "outside the notes folder" in answer.text
+
+
+def test_query_text_is_escaped(client):
+    attack = "<script>alert(1)</script>"
+    for path in ("/", "/page/1/1"):
+        html = client.get(path, params={"q": attack, "chunk": "1"}).text
+        assert attack not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_pages_forbid_scripts_and_foreign_hosts(client):
+    page = client.get("/")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/", headers={"host": "evil.example"}).status_code == 400
+
+
+# ----------------------------------------------------------------------------- no index
+
+def test_missing_index_says_what_to_run(tmp_path):
+    client = TestClient(create_app(tmp_path / "never-built"), raise_server_exceptions=True)
+    for path in ("/", "/?q=sigmoid", "/page/1/1"):
+        page = client.get(path)
+        assert page.status_code == 503
+        assert "notesearch index NOTES_DIR" in page.text and "Traceback" not in page.text
+    answer = client.get("/api/search", params={"q": "sigmoid"})
+    assert answer.status_code == 503 and "notesearch index" in answer.json()["error"]
+
+
+def test_a_rebuild_is_picked_up_without_restarting(small_index, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    client = TestClient(create_app(index))
+    assert client.get("/api/search", params={"q": "sigmoid"}).json()[0]["file"] == C1
+    notes = tmp_path / "notes"
+    make_pdf(notes / "Course 3 - Structuring.pdf", ["Orthogonalisation means one knob "
+                                                    "tunes one thing. " * 4])
+    NoteIndex.build(notes, index, ocr=False)  # the other PDFs are gone from this folder
+    hits = client.get("/api/search", params={"q": "orthogonalisation knob"}).json()
+    assert hits[0]["file"] == "Course 3 - Structuring.pdf"
+    assert {h["file"] for h in hits} == {"Course 3 - Structuring.pdf"}
