@@ -4,7 +4,7 @@
     python bench/scale.py --pdfs 300       # smaller; figures for 1,000 are extrapolated
     python bench/scale.py --pdfs 50 --passages 20000 --keep /tmp/bench
 
-Every build runs in a fresh subprocess so its peak RSS (getrusage) is that build's alone. The
+Every build runs in a fresh subprocess so its peak RSS (VmHWM) is that build's alone. The
 corpus is synthetic: minimal PDFs written by hand (fast, and pypdf reads them like any other)
 whose text is drawn from a Zipf-weighted technical vocabulary, so passages differ and the
 lexical index has a realistic long tail. The 100k-passage index is written directly (random
@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -147,8 +146,16 @@ def child_build(notes: str, index: str) -> None:
         "seconds": report.seconds, "embedded": report.passages_embedded,
         "added": len(report.added), "updated": len(report.updated),
         "failed": len(report.failed),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage: Linux carries ru_maxrss over fork + exec, so a
+    child would report its parent's size if the parent had been larger."""
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM"))
+    return int(hwm.split()[1]) / 1024
 
 
 def measure_build(notes: Path, index: Path) -> dict:

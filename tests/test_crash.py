@@ -1,0 +1,161 @@
+"""Crash safety: a build killed with SIGKILL at any point leaves the previous index answering with
+its previous results, and the next build completes normally (no stale lock, no temp folder).
+
+Run with `-s` to see where each kill landed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import make_pdf
+
+from notesearch import NoteIndex, layout
+
+KILLS = 8
+SEED = 6
+QUERIES = ["how does momentum smooth gradient descent", "dropout as regularisation",
+           "attention weights in a transformer encoder"]
+TOPICS = ["momentum smooths noisy gradient descent steps", "dropout regularises wide layers",
+          "attention weights mix encoder states", "batch normalisation steadies activations",
+          "convolution kernels share weights across positions", "beam search keeps k hypotheses"]
+
+
+@pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory) -> Path:
+    """The ONNX export of the default model, made once per session and shared on disk.
+
+    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
+    """
+    cache = tmp_path_factory.getbasetemp() / "onnx-models"
+    if not cache.exists():
+        seed = tmp_path_factory.mktemp("model-seed")
+        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
+        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
+        shutil.copytree(seed / "index" / "models", cache)
+    return cache
+
+
+def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
+    """An index folder that already holds the exported model (hard links, no copy)."""
+    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
+    return index_dir
+
+
+def make_notes(folder: Path, pdfs: int = 12, pages: int = 4) -> Path:
+    """PDFs with enough distinct text that a rebuild spends real time reading and embedding."""
+    rng = random.Random(SEED)
+    for n in range(pdfs):
+        make_pdf(folder / f"lecture-{n:02d}.pdf", [
+            " ".join(f"Lecture {n} page {p}: {rng.choice(TOPICS)}, case {rng.randint(1, 999)}."
+                     for _ in range(8)) for p in range(1, pages + 1)])
+    return folder
+
+
+def results(index: Path) -> list[list[tuple[str, int, int, float]]]:
+    """What the live index answers: file, pages and score of each hit, for each query."""
+    with NoteIndex.open(index) as notes:
+        return [[(h.file, h.page, h.page_end, round(h.score, 3)) for h in notes.search(q, k=5)]
+                for q in QUERIES]
+
+
+def build_command(notes: Path, index: Path) -> list[str]:
+    return [sys.executable, "-m", "notesearch", "index", str(notes), "--index", str(index),
+            "--no-ocr", "--rebuild"]
+
+
+@dataclass
+class Kill:
+    delay: float
+    phase: str
+
+
+def phase(index: Path, pid: int, live_before: Path | None) -> str:
+    """Where a build stands, from what it has left on disk so far."""
+    folder = layout.IndexDir(index)
+    if folder.current() != live_before:
+        return "after commit"
+    if any(g > live_before for g in folder.root.glob("gen-*")):
+        return "committing"
+    if (index / f".tmp-{pid}").exists():
+        return "reading/embedding/writing"
+    return "starting"
+
+
+def kill_build_after(notes: Path, index: Path, delay: float) -> Kill | None:
+    """Start a rebuild, SIGKILL it after `delay` s; None if it finished first."""
+    live_before = layout.IndexDir(index).current()
+    child = subprocess.Popen(build_command(notes, index), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    if child.poll() is not None:
+        return None
+    where = phase(index, child.pid, live_before)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return Kill(delay, where)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_never_harms_the_index(tmp_path, onnx_models):
+    notes = make_notes(tmp_path / "notes")
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, ocr=False)
+    expected = results(index)
+    assert all(expected), "every query should find something"
+
+    started = time.monotonic()
+    subprocess.run(build_command(notes, index), check=True, capture_output=True, timeout=600)
+    duration = time.monotonic() - started
+    assert results(index) == expected, "a rebuild of the same PDFs answers the same"
+
+    rng = random.Random(SEED)
+    kills = []
+    for n in range(KILLS):  # one kill in each slice of the build's duration
+        kill = kill_build_after(notes, index, duration * (n + rng.random()) / KILLS)
+        if kill is not None:
+            kills.append(kill)
+            assert results(index) == expected, f"after a kill at {kill.delay:.1f} s ({kill.phase})"
+
+    print(f"\nrebuild takes {duration:.1f} s; {len(kills)} kills survived:")
+    for kill in kills:
+        print(f"  SIGKILL at {kill.delay:4.1f} s: {kill.phase}")
+    assert len(kills) >= KILLS // 2
+    assert sum(k.phase == "reading/embedding/writing" for k in kills) >= 2, \
+        "too few kills landed mid-build to show anything"
+
+    done = subprocess.run(build_command(notes, index), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert results(index) == expected
+    assert not list(index.glob(".tmp-*")) and not list(index.glob("*.part"))
+    assert len(list(index.glob("gen-*"))) <= layout.KEEP_PREVIOUS + 2
+
+
+def test_a_dead_builders_leftovers_are_cleaned_by_the_next_build(tmp_path, onnx_models):
+    """What SIGKILL leaves (temp folder, half-written pointer, lock naming a dead PID) is
+    cleared by the next build, which then commits normally."""
+    notes = make_notes(tmp_path / "notes", pdfs=2, pages=1)
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, ocr=False)
+    expected = results(index)
+    (index / ".tmp-999999").mkdir()
+    (index / ".tmp-999999" / layout.DB_NAME).write_bytes(b"half a database")
+    (index / "CURRENT.part").write_text("gen-999999\n")
+    (index / ".lock").write_text("999999")
+
+    assert results(index) == expected
+    make_pdf(notes / "extra.pdf", ["Extra notes on beam search with length penalties."])
+    report = NoteIndex.build(notes, index, ocr=False)
+    assert report.added == ["extra.pdf"]
+    assert not list(index.glob(".tmp-*")) and not (index / "CURRENT.part").exists()
+    assert (index / ".lock").read_text() == str(os.getpid())
