@@ -29,8 +29,7 @@ from .records import Chunk, Hit
 from .textnorm import normalise
 
 DEFAULT_INDEX = Path("index")
-MODES = ("hybrid", "dense", "lexical")
-RANKERS = (*MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
+RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
 CANDIDATES = 100  # passages each ranker proposes before fusion
 
 Warn = Callable[[str], None]
@@ -276,9 +275,9 @@ class NoteIndex:
 
     def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row) -> Hit:
         figures = [
-            {"path": str(self.dir.root / f["path"]), "page": f["page"]}
+            {"path": str(self.dir.root / f["path"]), "page": f["page"], "sha256": f["sha256"]}
             for f in self.db.execute(
-                "SELECT path, page FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
+                "SELECT path, page, sha256 FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
                 "ORDER BY page, id", (row["doc_id"], row["page"], row["page_end"]))
         ]
         return Hit(
@@ -288,6 +287,29 @@ class NoteIndex:
             figures=figures, confident=scored.confident, doc_id=row["doc_id"],
             chunk_id=row["id"],
         )
+
+    # ----------------------------------------------------------------------------- lookups
+
+    def document(self, doc_id: int) -> sqlite3.Row | None:
+        """A document's row (name, path, sha256, course, title, pages, size) by id."""
+        if not 0 < doc_id < 2**63:
+            return None
+        return self.db.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+
+    def passage(self, chunk_id: int) -> sqlite3.Row | None:
+        """A passage by id, with the pixel size of its figure when it is a figure's text."""
+        if not 0 < chunk_id < 2**63:
+            return None
+        return self.db.execute(
+            "SELECT c.id, c.doc_id, c.kind, c.text, c.page, c.page_end, f.width, f.height "
+            "FROM chunks c LEFT JOIN figures f ON f.id = c.figure_id WHERE c.id = ?",
+            (chunk_id,)).fetchone()
+
+    def figure_file(self, sha256: str) -> Path | None:
+        """The PNG of an indexed figure, by its hash."""
+        row = self.db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1",
+                              (sha256,)).fetchone()
+        return self.dir.root / row["path"] if row else None
 
     # ----------------------------------------------------------------------------- status
 
@@ -323,7 +345,7 @@ def _check_query(query: str, k: int, mode: str) -> str:
     if k < 1:
         raise BadQuery(f"-k must be at least 1, not {k}")
     if mode not in RANKERS:
-        raise BadQuery(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise BadQuery(f"--mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
     return query
 
 
@@ -370,7 +392,7 @@ class _Builder:
             self._text_phase(pdfs)
             if self.ocr:
                 self._ocr_phase()
-            self._collect_figure_garbage()
+            self._collect_garbage()
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -574,17 +596,21 @@ class _Builder:
             db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
         self._commit(temp, db)
 
-    def _collect_figure_garbage(self) -> None:
-        """Delete figure files no generation on disk refers to (their PDFs were removed)."""
-        if not self.dir.figures_dir.exists():
-            return
-        referenced: set[str] = set()
+    def _collect_garbage(self) -> None:
+        """Delete figures and rendered pages that no generation on disk refers to any more
+        (their PDFs were removed or changed)."""
+        figures: set[str] = set()
+        documents: set[str] = set()
         for generation in self.dir.root.glob("gen-*"):
             db = store.connect(generation / layout.DB_NAME, readonly=True)
-            referenced.update(r[0] for r in db.execute("SELECT path FROM figures"))
+            figures.update(r[0] for r in db.execute("SELECT path FROM figures"))
+            documents.update(r[0] for r in db.execute("SELECT sha256 FROM documents"))
             db.close()
         for png in self.dir.figures_dir.glob("*/*.png"):
-            if png.relative_to(self.dir.root).as_posix() not in referenced:
+            if png.relative_to(self.dir.root).as_posix() not in figures:
+                png.unlink(missing_ok=True)
+        for png in self.dir.renders_dir.glob("*/*.png"):  # named <document sha256>-p<n>-...
+            if png.name.split("-", 1)[0] not in documents:
                 png.unlink(missing_ok=True)
 
 

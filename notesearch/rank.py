@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 Scored = list[tuple[int, float]]  # (passage id, score), best first
+MODES = ("hybrid", "dense", "lexical")  # what a user may choose
 
 # Lexical evidence (exact course terms, OCR'd slide words) is weighted above dense similarity:
 # notes are full of jargon a small embedding model blurs, and dense still orders the paraphrases.

@@ -40,6 +40,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from . import layout
 from .courses import COURSES, course_label
 from .errors import BadQuery, NotesearchError
+from .rank import MODES
 from .snippet import snippet
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ if TYPE_CHECKING:
     from .records import Hit
 
 HERE = Path(__file__).parent
-MODES = ("hybrid", "dense", "lexical")  # as notesearch.index.MODES, without importing numpy
 PAGE_RESULTS = 10
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "testserver"]  # testserver: TestClient's host
-SQLITE_MAX_INT = 2**63 - 1  # larger ids cannot be in the index (and overflow sqlite3)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 SECURITY_HEADERS = {
     # No script runs on these pages; inline style attributes place the highlight boxes.
@@ -257,8 +256,8 @@ def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> di
         "href": _url(f"/page/{hit.doc_id}/{hit.page}", q=query, chunk=hit.chunk_id,
                      course=course, mode=mode) + "#hit",
         "snippet": snippet(hit.text, query),
-        "figures": [{"src": f"/figure/{sha}.png", "page": f["page"]}
-                    for f in hit.figures if (sha := _figure_sha(f["path"]))],
+        "figures": [{"src": f"/figure/{f['sha256']}.png", "page": f["page"]}
+                    for f in hit.figures],
     }
 
 
@@ -269,32 +268,23 @@ def _url(path: str, **params: object) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def _figure_sha(path: str) -> str | None:
-    """A figure's hash from its file name (figures are stored as figures/ab/<sha256>.png)."""
-    stem = Path(path).stem
-    return stem if _SHA256.fullmatch(stem) else None
-
-
 # ----------------------------------------------------------------------------- documents
-# Read-only lookups by id. They belong in NoteIndex (see the report of issue 9); until it
-# has them they read the index database here.
 
 def _document(index: NoteIndex, doc_id: int) -> sqlite3.Row:
     """The `documents` row of `doc_id`, or 404: the id is the only way a URL names a PDF."""
-    row = None
-    if doc_id <= SQLITE_MAX_INT:
-        row = index.db.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    row = index.document(doc_id)
     if row is None:
         raise HTTPException(404, f"no document {doc_id} in the index")
     return row
 
 
-def _chunk(index: NoteIndex, chunk_id: int, doc_id: int, page: int) -> sqlite3.Row | None:
-    """The passage `chunk_id` if it lies on this document's page, with its figure's size."""
-    return index.db.execute(
-        "SELECT c.id, c.kind, c.text, c.page, c.page_end, f.width, f.height FROM chunks c "
-        "LEFT JOIN figures f ON f.id = c.figure_id WHERE c.id = ? AND c.doc_id = ? "
-        "AND ? BETWEEN c.page AND c.page_end", (chunk_id, doc_id, page)).fetchone()
+def _passage_on(index: NoteIndex, chunk: str, doc_id: int, page: int) -> sqlite3.Row | None:
+    """The passage a URL names, if it lies on this document's page."""
+    passage = index.passage(int(chunk)) if chunk.isdigit() else None
+    if passage is None or passage["doc_id"] != doc_id or \
+            not passage["page"] <= page <= passage["page_end"]:
+        return None
+    return passage
 
 
 def pdf_path(index: NoteIndex, doc: sqlite3.Row) -> Path:
@@ -340,8 +330,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
 
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
-        wanted = int(chunk) if chunk.isdigit() and int(chunk) <= SQLITE_MAX_INT else None
-        passage = _chunk(index, wanted, doc_id, number) if wanted is not None else None
+        passage = _passage_on(index, chunk, doc_id, number)
     boxes = []
     if passage is not None and passage["kind"] == "figure" and passage["width"]:
         boxes = figure_boxes(path, number, (passage["width"], passage["height"]))
@@ -391,10 +380,9 @@ def figure_image(request: Request, sha: str) -> Response:
     if not _SHA256.fullmatch(sha):
         raise HTTPException(404, "no such figure")
     with _holder(request).use() as index:
-        row = index.db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1",
-                               (sha,)).fetchone()
+        stored = index.figure_file(sha)
         root = index.dir.figures_dir.resolve()
-        file = (index.dir.root / row["path"]).resolve() if row else None
+        file = stored.resolve() if stored else None
     if file is None or not file.is_relative_to(root) or not file.is_file():
         raise HTTPException(404, "no such figure")
     return FileResponse(file, media_type="image/png",
