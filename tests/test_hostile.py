@@ -94,6 +94,34 @@ def broken_stream(path: Path) -> None:
     plain.unlink()
 
 
+def decompression_bomb(path: Path) -> None:
+    """Page 1's content stream is 300 kB on disk and 150 MB inflated; page 2 is fine."""
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    plain = make_pdf(path.with_suffix(".plain"),
+                     ["This page will explode.", "The bandicoot page survives the bomb."])
+    packer, block = zlib.compressobj(9), b"0 0 m " * 1_000_000
+    bomb = StreamObject()
+    bomb._data = b"".join(packer.compress(block) for _ in range(25)) + packer.flush()
+    bomb[NameObject("/Filter")] = NameObject("/FlateDecode")
+    writer = PdfWriter(clone_from=plain)
+    writer.pages[0][NameObject("/Contents")] = writer._add_object(bomb)
+    writer.write(path)
+    plain.unlink()
+
+
+def page_tree_cycle(path: Path) -> None:
+    """The page tree lists itself as its own second page (offsets kept, so xref stays valid)."""
+    plain = make_pdf(path.with_suffix(".plain"), ["First page.", "Second page."])
+    data = plain.read_bytes()
+    path.write_bytes(data.replace(b"/Kids [3 0 R\n5 0 R]", b"/Kids [3 0 R\n1 0 R]"))
+    assert path.read_bytes() != data, "fpdf2 changed its page tree layout"
+    plain.unlink()
+
+
 def ligatures(path: Path) -> None:
     """Text typeset with ligature glyphs and non-Latin symbols in a real TrueType font."""
     from fpdf import FPDF
@@ -144,6 +172,8 @@ CASES = [
     Case("encrypted-empty-password.pdf", encrypted("", "Wombat momentum, readable by all."),
          "indexed", word="wombat"),
     Case("broken-content-stream.pdf", broken_stream, "indexed", word="numbat"),
+    Case("decompression-bomb.pdf", decompression_bomb, "indexed", word="bandicoot"),
+    Case("page-tree-cycle.pdf", page_tree_cycle, "failed", "cyclic page references"),
     Case("ligatures-unicode.pdf", ligatures, "indexed", word="efficient offline"),
     Case(UNICODE_NAME, lambda p: make_pdf(p, ["Platypus pooling."]), "indexed",
          word="platypus"),
@@ -183,12 +213,13 @@ def hostile(tmp_path_factory, onnx_models) -> Built:
 
 
 def outcome(built: Built, file: str) -> tuple[str, str]:
-    """What the build did with `file`: indexed, failed (its reason) or skipped (the warning)."""
+    """What the build did with `file`: indexed (with any warnings), failed (its reason) or
+    skipped (the warning)."""
+    notes = [w for w in built.warnings if Path(file).name in w]
     if file in built.report.added:
-        return "indexed", ""
+        return "indexed", "; ".join(notes)
     if file in built.report.failed:
         return "failed", built.report.failed[file]
-    notes = [w for w in built.warnings if file in w]
     return ("skipped", notes[0]) if notes else ("missing", "")
 
 
@@ -217,11 +248,12 @@ def test_the_good_pdfs_are_all_indexed(hostile):
         "a symlinked folder was followed"
 
 
-def test_a_broken_page_costs_that_page_only(hostile):
+@pytest.mark.parametrize("file", ["broken-content-stream.pdf", "decompression-bomb.pdf"])
+def test_a_broken_page_costs_that_page_only(hostile, file):
     with NoteIndex.open(hostile.index) as notes:
         pages = notes.db.execute(
             "SELECT p.number, p.text FROM pages p JOIN documents d ON d.id = p.doc_id "
-            "WHERE d.name = 'broken-content-stream.pdf' ORDER BY p.number").fetchall()
+            "WHERE d.name = ? ORDER BY p.number", (file,)).fetchall()
     assert [(p["number"], bool(p["text"])) for p in pages] == [(1, False), (2, True)]
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import make_pdf
 
-from notesearch import BuildReport, NoteIndex
+from notesearch import BuildReport, NoteIndex, layout
 from notesearch.watch import watch_notes
 
 WAIT_SECONDS = 90  # a build on a busy 2-core machine can take a while; success comes sooner
@@ -126,3 +129,24 @@ def test_pdf_stalled_half_way_is_retried_when_complete(watching, tmp_path):
     target.write_bytes(pdf)
     wait_for(lambda: "stalled.pdf" in files_found(index, "zymurgic"), "the completed PDF")
     assert any("stalled.pdf" in r.added for r in watch.reports)
+
+
+def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_models):
+    notes = tmp_path / "notes"
+    make_pdf(notes / "base.pdf", ["Base notes on learning rate schedules and warm restarts."])
+    index = seeded_index(onnx_models, tmp_path / "index")
+    command = [sys.executable, "-m", "notesearch", "index", str(notes), "--index", str(index),
+               "--no-ocr", "--watch"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: layout.IndexDir(index).current() is not None, "the first build")
+        make_pdf(notes / "late.pdf", ["Okapi embeddings arrive after the watch started."])
+        wait_for(lambda: "late.pdf" in files_found(index, "okapi"), "the PDF added while watching")
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
+    summaries = [line for line in out.splitlines() if line.startswith("added 1,")]
+    assert len(summaries) == 2, out  # the first build, then the watch's build of late.pdf
