@@ -107,6 +107,11 @@ class _Watcher:
             self.warn(str(exc))
             self.indexed, self.pending = before, False
             return
+        except Exception as exc:  # a bug must not end a watch left running for hours
+            self.warn(f"build failed ({type(exc).__name__}: {exc}); the index is as it was, "
+                      "and the next change to the folder is tried again")
+            self.indexed, self.pending = before, False
+            return
         self.indexed = before
         self._forget_files_in_flight(report, before)
         if self._worth_reporting(report, before):

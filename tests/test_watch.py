@@ -150,3 +150,18 @@ def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_m
     assert "Traceback" not in err
     summaries = [line for line in out.splitlines() if line.startswith("added 1,")]
     assert len(summaries) == 2, out  # the first build, then the watch's build of late.pdf
+
+
+def test_watch_outlives_a_build_that_crashes(watching):
+    """A PDF that breaks the build (a page-less one did, see the issue 6 report) costs a
+    warning; the watch goes on and indexes what comes next."""
+    from pypdf import PdfWriter
+
+    notes, index, watch = watching
+    PdfWriter().write(notes / "no-pages.pdf")
+    wait_for(lambda: any("no-pages.pdf" in r.added for r in watch.reports)
+             or any(w.startswith("build failed") for w in watch.warnings), "the page-less PDF")
+    (notes / "no-pages.pdf").unlink()
+    make_pdf(notes / "after.pdf", ["Narwhal normalisation, indexed after the trouble."])
+    wait_for(lambda: "after.pdf" in files_found(index, "narwhal"), "the next PDF")
+    assert watch.thread.is_alive()
