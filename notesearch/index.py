@@ -533,6 +533,8 @@ class _Builder:
     def _add_chunks(self, db: sqlite3.Connection, doc_id: int, chunks: list[Chunk],
                     figure_ids: list[int | None]) -> None:
         """Store passages with vectors, computing only those no earlier build computed."""
+        if not chunks:  # a scan without OCR, a PDF without pages
+            return
         hashes = [store.text_hash(c.text) for c in chunks]
         known = store.known_vectors(db, hashes)
         todo = sorted({h: c.text for h, c in zip(hashes, chunks, strict=True)
@@ -542,9 +544,7 @@ class _Builder:
                                          progress=self.progress)
             known.update({h: v.tobytes() for (h, _), v in zip(todo, fresh, strict=True)})
             self.report.passages_embedded += len(todo)
-        dim = len(next(iter(known.values()))) // 4 if known else 0
-        vectors = np.array([np.frombuffer(known[h], dtype=np.float32) for h in hashes],
-                           dtype=np.float32).reshape(-1, dim)
+        vectors = np.vstack([np.frombuffer(known[h], dtype=np.float32) for h in hashes])
         store.add_chunks(db, doc_id, chunks, vectors, figure_ids)
 
     # --------------------------------------------------------------- phase 2: OCR
