@@ -152,16 +152,23 @@ def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_m
     assert len(summaries) == 2, out  # the first build, then the watch's build of late.pdf
 
 
-def test_watch_outlives_a_build_that_crashes(watching):
-    """A PDF that breaks the build (a page-less one did, see the issue 6 report) costs a
-    warning; the watch goes on and indexes what comes next."""
-    from pypdf import PdfWriter
-
+def test_watch_outlives_a_build_that_crashes(watching, monkeypatch):
+    """An unexpected error in a build (here a full disk, injected once) costs a warning; the
+    watch goes on, and the next change indexes everything."""
     notes, index, watch = watching
-    PdfWriter().write(notes / "no-pages.pdf")
-    wait_for(lambda: any("no-pages.pdf" in r.added for r in watch.reports)
-             or any(w.startswith("build failed") for w in watch.warnings), "the page-less PDF")
-    (notes / "no-pages.pdf").unlink()
-    make_pdf(notes / "after.pdf", ["Narwhal normalisation, indexed after the trouble."])
-    wait_for(lambda: "after.pdf" in files_found(index, "narwhal"), "the next PDF")
+    real_build, failed = NoteIndex.build, []
+
+    def disk_full_once(notes_dir, *args, **kwargs):
+        if (Path(notes_dir) / "first.pdf").exists() and not failed:
+            failed.append(True)
+            raise OSError(28, "No space left on device")
+        return real_build(notes_dir, *args, **kwargs)
+
+    monkeypatch.setattr(NoteIndex, "build", staticmethod(disk_full_once))
+    make_pdf(notes / "first.pdf", ["Narwhal normalisation, first try."])
+    wait_for(lambda: any(w.startswith("build failed (OSError") for w in watch.warnings),
+             "the failing build")
+    make_pdf(notes / "second.pdf", ["Narwhal normalisation, second try."])
+    wait_for(lambda: files_found(index, "narwhal") == {"first.pdf", "second.pdf"},
+             "both PDFs after the failure")
     assert watch.thread.is_alive()
