@@ -225,7 +225,7 @@ class NoteIndex:
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose text best answers `query`, for opening the slide itself."""
-        hits = [h for h in self.search(query, k=max(k * 4, 20), course=course)]
+        hits = self.search(query, k=max(k * 4, 20), course=course)
         out: list[FigureHit] = []
         seen: set[str] = set()
         for hit in hits:
@@ -408,6 +408,7 @@ class _Builder:
             return self.requested_model or DEFAULT_MODEL
         db = store.connect(live / layout.DB_NAME, readonly=True)
         try:
+            store.check_format(db, self.dir.root, upgrading=True)
             meta = store.get_meta(db)
         except sqlite3.DatabaseError:
             meta = {}
@@ -510,6 +511,9 @@ class _Builder:
                                                seen, counts, self.warn))
         chunks = chunk_pages(pages)
         ocr_texts = cache.get([f.sha256 for f in figures]) if self.ocr else {}
+        figure_chunks = [[*figure_passages(ocr_texts.get(f.sha256, ""), f.page)] for f in figures]
+        all_chunks = chunks + [c for per_figure in figure_chunks for c in per_figure]
+        vectors = self._vectors(db, all_chunks)  # before the old rows go: they are reused
         course = recognise_course(path.name)
         with db:
             if previous is not None:
@@ -519,33 +523,27 @@ class _Builder:
                 title=COURSES[course] if course else pdf_title(reader, path),
                 pages=len(pages), size=path.stat().st_size)
             store.add_pages(db, doc_id, [(p.number, p.text) for p in pages])
-            figure_chunks, figure_ids = [], []
-            for figure in figures:
-                done = figure.sha256 in ocr_texts
-                figure_id = store.add_figure(db, doc_id, figure, ocr_done=done)
-                for chunk in figure_passages(ocr_texts.get(figure.sha256, ""), figure.page):
-                    figure_chunks.append(chunk)
-                    figure_ids.append(figure_id)
-            self._add_chunks(db, doc_id, chunks + figure_chunks,
-                             [None] * len(chunks) + figure_ids)
+            figure_ids: list[int | None] = [None] * len(chunks)
+            for figure, passages in zip(figures, figure_chunks, strict=True):
+                figure_id = store.add_figure(db, doc_id, figure,
+                                             ocr_done=figure.sha256 in ocr_texts)
+                figure_ids += [figure_id] * len(passages)
+            store.add_chunks(db, doc_id, all_chunks, vectors, figure_ids)
         self.report.figures[name] = vars(counts)
 
-    def _add_chunks(self, db: sqlite3.Connection, doc_id: int, chunks: list[Chunk],
-                    figure_ids: list[int | None]) -> None:
-        """Store passages with vectors, computing only those no earlier build computed."""
-        if not chunks:  # a scan without OCR, a PDF without pages
-            return
+    def _vectors(self, db: sqlite3.Connection, chunks: list[Chunk]) -> np.ndarray:
+        """Vectors of these passages, computing only those no earlier build computed."""
         hashes = [store.text_hash(c.text) for c in chunks]
         known = store.known_vectors(db, hashes)
         todo = sorted({h: c.text for h, c in zip(hashes, chunks, strict=True)
                        if h not in known}.items())
         if todo:
-            fresh = self.embedder.encode([t for _, t in todo],
-                                         progress=self.progress)
+            fresh = self.embedder.encode([t for _, t in todo], progress=self.progress)
             known.update({h: v.tobytes() for (h, _), v in zip(todo, fresh, strict=True)})
             self.report.passages_embedded += len(todo)
-        vectors = np.vstack([np.frombuffer(known[h], dtype=np.float32) for h in hashes])
-        store.add_chunks(db, doc_id, chunks, vectors, figure_ids)
+        if not hashes:  # a scan without OCR, a PDF without pages
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([np.frombuffer(known[h], dtype=np.float32) for h in hashes])
 
     # --------------------------------------------------------------- phase 2: OCR
 
@@ -591,8 +589,7 @@ class _Builder:
             done.append(row["id"])
         with db:
             for doc_id, (chunks, ids) in by_doc.items():
-                if chunks:
-                    self._add_chunks(db, doc_id, chunks, ids)
+                store.add_chunks(db, doc_id, chunks, self._vectors(db, chunks), ids)
             db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
         self._commit(temp, db)
 

@@ -104,8 +104,11 @@ def migrate(db: sqlite3.Connection) -> None:
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, now()))
 
 
-def check_format(db: sqlite3.Connection, where: Path) -> None:
-    """Refuse an index whose schema this version of notesearch does not read."""
+def check_format(db: sqlite3.Connection, where: Path, upgrading: bool = False) -> None:
+    """Refuse an index whose schema this version of notesearch does not read.
+
+    A build (`upgrading`) accepts an older schema, which it migrates in its copy.
+    """
     try:
         applied = [row[0] for row in db.execute("SELECT name FROM _migrations")]
     except sqlite3.DatabaseError:
@@ -115,7 +118,7 @@ def check_format(db: sqlite3.Connection, where: Path) -> None:
         raise IndexMismatch(
             f"the index at {where} was written by another version of notesearch; "
             "rebuild it with `notesearch index NOTES_DIR --rebuild`")
-    if len(applied) < len(known):
+    if len(applied) < len(known) and not upgrading:
         raise IndexMismatch(
             f"the index at {where} uses an older format; run `notesearch index NOTES_DIR` to "
             "upgrade it")
@@ -178,6 +181,8 @@ def add_figure(db: sqlite3.Connection, doc_id: int, figure: Figure, ocr_done: bo
 def add_chunks(db: sqlite3.Connection, doc_id: int, chunks: list[Chunk], vectors: np.ndarray,
                figure_ids: list[int | None] | None = None) -> None:
     figure_ids = figure_ids or [None] * len(chunks)
+    if not chunks:
+        return
     db.executemany(
         "INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, figure_id, "
         "vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
