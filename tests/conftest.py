@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -42,6 +43,29 @@ def built_index(tmp_path_factory, notes_dir) -> Path:
 
     index_dir = tmp_path_factory.mktemp("shared-index") / "index"
     NoteIndex.build(notes_dir, index_dir, ocr=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory) -> Path:
+    """The ONNX export of the default model, made once per session and shared on disk.
+
+    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
+    """
+    cache = tmp_path_factory.getbasetemp() / "onnx-models"
+    if not cache.exists():
+        seed = tmp_path_factory.mktemp("model-seed")
+        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
+        from notesearch import NoteIndex
+
+        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
+        shutil.copytree(seed / "index" / "models", cache)
+    return cache
+
+
+def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
+    """An index folder that already holds the exported model (hard links, no copy)."""
+    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
     return index_dir
 
 

@@ -19,21 +19,6 @@ from notesearch import NoteIndex, layout
 QUERIES = ["quagga stripes in residual networks", "momentum and gradient descent"]
 
 
-@pytest.fixture(scope="session")
-def onnx_models(tmp_path_factory) -> Path:
-    """The ONNX export of the default model, made once per session and shared on disk.
-
-    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
-    """
-    cache = tmp_path_factory.getbasetemp() / "onnx-models"
-    if not cache.exists():
-        seed = tmp_path_factory.mktemp("model-seed")
-        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
-        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
-        shutil.copytree(seed / "index" / "models", cache)
-    return cache
-
-
 @pytest.fixture
 def built(tmp_path, onnx_models) -> tuple[Path, Path]:
     """A small index of eight lectures; the exported model is hard-linked in."""

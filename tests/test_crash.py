@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf
+from conftest import make_pdf, seeded_index
 
 from notesearch import NoteIndex, layout
 
@@ -28,27 +27,6 @@ QUERIES = ["how does momentum smooth gradient descent", "dropout as regularisati
 TOPICS = ["momentum smooths noisy gradient descent steps", "dropout regularises wide layers",
           "attention weights mix encoder states", "batch normalisation steadies activations",
           "convolution kernels share weights across positions", "beam search keeps k hypotheses"]
-
-
-@pytest.fixture(scope="session")
-def onnx_models(tmp_path_factory) -> Path:
-    """The ONNX export of the default model, made once per session and shared on disk.
-
-    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
-    """
-    cache = tmp_path_factory.getbasetemp() / "onnx-models"
-    if not cache.exists():
-        seed = tmp_path_factory.mktemp("model-seed")
-        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
-        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
-        shutil.copytree(seed / "index" / "models", cache)
-    return cache
-
-
-def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
-    """An index folder that already holds the exported model (hard links, no copy)."""
-    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
-    return index_dir
 
 
 def make_notes(folder: Path, pdfs: int = 12, pages: int = 4) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,34 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, text_image
+from conftest import make_pdf, seeded_index, text_image
 
 from notesearch import NoteIndex
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 UNICODE_NAME = "Notes – Überblick (v2) 日本語.pdf"
 AS_ROOT = os.geteuid() == 0
-
-
-@pytest.fixture(scope="session")
-def onnx_models(tmp_path_factory) -> Path:
-    """The ONNX export of the default model, made once per session and shared on disk.
-
-    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
-    """
-    cache = tmp_path_factory.getbasetemp() / "onnx-models"
-    if not cache.exists():
-        seed = tmp_path_factory.mktemp("model-seed")
-        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
-        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
-        shutil.copytree(seed / "index" / "models", cache)
-    return cache
-
-
-def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
-    """An index folder that already holds the exported model (hard links, no copy)."""
-    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
-    return index_dir
 
 
 # ------------------------------------------------------------------------------ the inputs

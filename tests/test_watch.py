@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,33 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf
+from conftest import make_pdf, seeded_index
 
 from notesearch import BuildReport, NoteIndex, layout
 from notesearch.watch import watch_notes
 
 WAIT_SECONDS = 90  # a build on a busy 2-core machine can take a while; success comes sooner
-
-
-@pytest.fixture(scope="session")
-def onnx_models(tmp_path_factory) -> Path:
-    """The ONNX export of the default model, made once per session and shared on disk.
-
-    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
-    """
-    cache = tmp_path_factory.getbasetemp() / "onnx-models"
-    if not cache.exists():
-        seed = tmp_path_factory.mktemp("model-seed")
-        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
-        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
-        shutil.copytree(seed / "index" / "models", cache)
-    return cache
-
-
-def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
-    """An index folder that already holds the exported model (hard links, no copy)."""
-    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
-    return index_dir
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
