@@ -37,11 +37,11 @@ def dev_queries() -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_index(tmp_path_factory, notes_dir) -> Path:
+def built_index(tmp_path_factory, notes_dir, onnx_models) -> Path:
     """The five course notes indexed without OCR (fast); never modified by tests."""
     from notesearch import NoteIndex
 
-    index_dir = tmp_path_factory.mktemp("shared-index") / "index"
+    index_dir = seeded_index(onnx_models, tmp_path_factory.mktemp("shared-index") / "index")
     NoteIndex.build(notes_dir, index_dir, ocr=False)
     return index_dir
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import seeded_index
 from test_web import C1, make_notes
 
 from notesearch import NoteIndex
@@ -81,9 +82,9 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
+def server(tmp_path_factory, onnx_models) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("browser")
-    NoteIndex.build(make_notes(root), root / "index", ocr=False)
+    NoteIndex.build(make_notes(root), seeded_index(onnx_models, root / "index"), ocr=False)
     running = start_server(root / "index")
     try:
         yield running

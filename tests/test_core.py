@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf
+from conftest import make_pdf, seeded_index
 from typer.testing import CliRunner
 
 from notesearch import NoteIndex
@@ -113,7 +113,7 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     assert "zebra.pdf" not in {d["file"] for d in status["documents"]}
 
 
-def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path):
+def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     from pypdf import PdfWriter
 
     notes = tmp_path / "notes"
@@ -124,7 +124,7 @@ def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path):
     writer = PdfWriter(clone_from=notes / "good.pdf")
     writer.encrypt("secret")
     writer.write(notes / "locked.pdf")
-    index = tmp_path / "index"
+    index = seeded_index(onnx_models, tmp_path / "index")
     result = cli("index", notes, "--index", index, "--no-ocr")
     assert result.exit_code == 2
     for name in ("fake.pdf", "truncated.pdf", "locked.pdf"):
@@ -159,11 +159,11 @@ def test_empty_notes_folder_and_missing_index(tmp_path):
     assert f"no index at {tmp_path / 'index'} — run `notesearch index" in result.output
 
 
-def test_no_match_filter_exits_zero(built_index, tmp_path):
+def test_no_match_filter_exits_zero(tmp_path, onnx_models):
     # A course filter that matches no document is an empty answer, not an error.
     notes = tmp_path / "notes"
     make_pdf(notes / "only.pdf", ["Transformers use attention. " * 10])
-    NoteIndex.build(notes, tmp_path / "index", ocr=False)
+    NoteIndex.build(notes, seeded_index(onnx_models, tmp_path / "index"), ocr=False)
     result = cli("search", "attention", "--index", tmp_path / "index", "--course", "4")
     assert result.exit_code == 0 and "no results" in result.stdout
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, text_image
+from conftest import make_pdf, seeded_index, text_image
 from typer.testing import CliRunner
 
 from notesearch import NoteIndex
@@ -27,8 +27,8 @@ def slide_notes(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ocr_index(slide_notes, tmp_path_factory) -> tuple[Path, object]:
-    index = tmp_path_factory.mktemp("ocr") / "index"
+def ocr_index(slide_notes, tmp_path_factory, onnx_models) -> tuple[Path, object]:
+    index = seeded_index(onnx_models, tmp_path_factory.mktemp("ocr") / "index")
     report = NoteIndex.build(slide_notes, index, ocr=True)
     return index, report
 
@@ -43,14 +43,15 @@ def test_figure_is_extracted_recorded_and_saved(ocr_index):
     assert (index / row["path"]).is_file()
 
 
-def test_text_inside_a_figure_is_found_only_with_ocr(ocr_index, slide_notes, tmp_path):
+def test_text_inside_a_figure_is_found_only_with_ocr(ocr_index, slide_notes, tmp_path,
+                                                     onnx_models):
     with NoteIndex.open(ocr_index[0]) as notes:
         hit = notes.search(QUERY, k=1)[0]
     assert (hit.file, hit.page, hit.kind) == ("lecture.pdf", 2, "figure")
     assert "Velociraptor" in hit.text and hit.confident
     assert hit.figures and hit.figures[0]["page"] == 2
 
-    NoteIndex.build(slide_notes, tmp_path / "plain", ocr=False)
+    NoteIndex.build(slide_notes, seeded_index(onnx_models, tmp_path / "plain"), ocr=False)
     with NoteIndex.open(tmp_path / "plain") as notes:
         hits = notes.search(QUERY, k=3)
     assert all(h.kind == "text" and "Velociraptor" not in h.text for h in hits)
@@ -79,7 +80,7 @@ def test_figures_command_and_json(ocr_index):
     assert "figure p. 2:" in text
 
 
-def test_undecodable_image_is_skipped_with_a_warning(tmp_path):
+def test_undecodable_image_is_skipped_with_a_warning(tmp_path, onnx_models):
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import NameObject
 
@@ -94,16 +95,18 @@ def test_undecodable_image_is_skipped_with_a_warning(tmp_path):
     (tmp_path / "notes").mkdir()
     writer.write(tmp_path / "notes" / "broken.pdf")
     warnings: list[str] = []
-    report = NoteIndex.build(tmp_path / "notes", tmp_path / "index", warn=warnings.append)
+    index = seeded_index(onnx_models, tmp_path / "index")
+    report = NoteIndex.build(tmp_path / "notes", index, warn=warnings.append)
     assert not report.failed
     assert any("broken.pdf p. 1" in w and "not decodable" in w for w in warnings), warnings
-    with NoteIndex.open(tmp_path / "index") as notes:
+    with NoteIndex.open(index) as notes:
         assert notes.search("text that must still be indexed", k=1)[0].file == "broken.pdf"
 
 
 @pytest.mark.parametrize("rebuild", [False, True])
-def test_figures_left_without_ocr_are_read_by_the_next_build(slide_notes, tmp_path, rebuild):
-    index = tmp_path / "index"
+def test_figures_left_without_ocr_are_read_by_the_next_build(slide_notes, tmp_path, rebuild,
+                                                             onnx_models):
+    index = seeded_index(onnx_models, tmp_path / "index")
     NoteIndex.build(slide_notes, index, ocr=False)
     with NoteIndex.open(index) as notes:
         assert notes.status()["figures_ocr_pending"] == 1

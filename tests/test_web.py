@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, text_image
+from conftest import make_pdf, seeded_index, text_image
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -40,9 +40,9 @@ def make_notes(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory) -> Path:
+def small_index(tmp_path_factory, onnx_models) -> Path:
     root = tmp_path_factory.mktemp("web")
-    NoteIndex.build(make_notes(root), root / "index", ocr=False)
+    NoteIndex.build(make_notes(root), seeded_index(onnx_models, root / "index"), ocr=False)
     return root / "index"
 
 
@@ -199,13 +199,13 @@ def test_original_pdf_is_served_by_id(client):
 
 
 @pytest.fixture(scope="module")
-def figure_index(tmp_path_factory) -> Path:
+def figure_index(tmp_path_factory, onnx_models) -> Path:
     """One slide in one PDF, indexed with OCR so that a hit is the figure's own text."""
     root = tmp_path_factory.mktemp("web-ocr")
     slide = text_image(root / "slide.png", SLIDE)
     make_pdf(root / "notes" / "lecture.pdf", ["Plain prose about optimisers. " * 8,
                                                "See the slide below."], images={1: slide})
-    NoteIndex.build(root / "notes", root / "index", ocr=True)
+    NoteIndex.build(root / "notes", seeded_index(onnx_models, root / "index"), ocr=True)
     return root / "index"
 
 
