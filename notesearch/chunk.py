@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from .records import Chunk, Page
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 TARGET_WORDS = 150
 MAX_WORDS = 220
 MIN_WORDS = 40
@@ -22,6 +22,10 @@ OVERLAP_WORDS = 30
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z])")
 _HEADING = re.compile(r"^[A-Z0-9][^.!?]{2,80}$")
+# "Gated Recurrent Unit 14", "1.3 Linear models . . . . 2", or a page number alone on its line.
+_CONTENTS_LINE = re.compile(r"\d{1,3}|.*[A-Za-z].*\s[.\s]*\d{1,3}")
+CONTENTS_MIN_LINES = 5
+CONTENTS_SHARE = 0.3
 
 
 def split_units(text: str) -> list[str]:
@@ -48,6 +52,13 @@ def is_heading(unit: str) -> bool:
     return len(unit.split()) <= 8 and bool(_HEADING.match(unit))
 
 
+def is_contents(text: str) -> bool:
+    """A table of contents: many of the page's lines end in (or are) a page number."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    numbered = sum(bool(_CONTENTS_LINE.fullmatch(line)) for line in lines)
+    return numbered >= CONTENTS_MIN_LINES and numbered >= CONTENTS_SHARE * len(lines)
+
+
 def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
     """Cut one document's pages into passages; empty pages yield none."""
     chunks: list[Chunk] = []
@@ -63,7 +74,7 @@ def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
         ))
 
     for page in pages:
-        for unit in split_units(page.text):
+        for unit in ([] if is_contents(page.text) else split_units(page.text)):
             if is_heading(unit):
                 heading = unit
             if len(current) == carried:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from notesearch.chunk import MAX_WORDS, chunk_pages
+from notesearch.chunk import MAX_WORDS, chunk_pages, is_contents
 from notesearch.courses import recognise_course
 from notesearch.errors import BadEvalFile
 from notesearch.evaluate import load_queries, score_ranking
@@ -60,6 +60,18 @@ def test_short_page_tail_joins_the_next_page_and_records_both():
     chunks = chunk_pages(pages)
     assert (chunks[0].page, chunks[0].page_end) == (1, 2)
     assert chunks[0].text.startswith("Momentum averages")
+
+
+def test_a_table_of_contents_yields_no_passage():
+    contents = "COURSE 5: SEQUENCE MODELS\n2\n\nWhy sequence models\n2\nNotation\n2\n" \
+        "Gated Recurrent Unit (GRU)\n14\nLong Short Term Memory (LSTM)\n16\n"
+    dotted = "Contents\n1 Supervised Learning 2\n1.1 Introduction . . . . . 2\n" \
+        "1.2 Notations . . . . 2\n1.3 Linear models . . . 3\n1.4 SVMs . . . 4\n"
+    prose = "In layer 2 we compute the activations of layer 2.\n" * 3 + \
+        "The weights are initialised randomly to break symmetry between units.\n" * 12
+    assert is_contents(contents) and is_contents(dotted) and not is_contents(prose)
+    assert chunk_pages([Page(1, contents), Page(2, dotted)]) == []
+    assert chunk_pages([Page(1, prose)])
 
 
 def test_query_terms_drop_stopwords_and_fts_syntax():
