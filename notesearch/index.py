@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layout, lexical, rank, store
+from . import layout, lexical, rank, store, vectors
 from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
 from .courses import COURSES, course_label, recognise_course
 from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, TorchEmbedder
@@ -93,8 +93,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find_pdfs(notes_dir: Path, warn: Warn) -> dict[str, Path]:
-    """Every PDF under `notes_dir` by its relative name; symlinked folders are not followed."""
+def find_pdfs(notes_dir: Path, warn: Warn, skipped: dict[str, str] | None = None
+              ) -> dict[str, Path]:
+    """Every PDF under `notes_dir` by its relative name; symlinked folders are not followed.
+
+    A `.pdf` that is no regular file (a broken link, a link loop, a pipe) is warned about and,
+    when `skipped` is given, recorded there with its reason.
+    """
     if not notes_dir.exists():
         raise NotesNotFound(f"notes folder {notes_dir} does not exist")
     if not notes_dir.is_dir():
@@ -105,10 +110,14 @@ def find_pdfs(notes_dir: Path, warn: Warn) -> dict[str, Path]:
         for name in sorted(files):
             path = Path(folder) / name
             if name.lower().endswith(".pdf") and not name.startswith("."):
+                relative = path.relative_to(notes_dir).as_posix()
                 if not path.is_file():
-                    warn(f"{path}: broken link or not a regular file; skipped")
+                    reason = f"{relative}: broken link, link loop or not a regular file"
+                    warn(f"skipped {reason}")
+                    if skipped is not None:
+                        skipped[relative] = reason
                     continue
-                found[path.relative_to(notes_dir).as_posix()] = path
+                found[relative] = path
     if not found:
         raise NotesNotFound(f"no PDF files in {notes_dir}")
     return found
@@ -124,7 +133,8 @@ class NoteIndex:
         store.check_format(self.db, index_dir)
         self.meta = store.get_meta(self.db)
         self.model_name = self.meta["model"]
-        self._vectors = None
+        # Loaded now, not on first search: two later builds delete this generation's files.
+        self.vectors = vectors.load(generation / layout.VECTORS_NAME)
         self._embedder: Embedder | None = None
 
     # ----------------------------------------------------------------------------- opening
@@ -141,7 +151,7 @@ class NoteIndex:
             try:
                 index = cls(index_dir, generation)
                 break
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, RuntimeError):  # deleted while being opened
                 time.sleep(0.05)
         else:
             raise IndexNotFound(f"the index at {index_dir} could not be opened; run "
@@ -161,14 +171,6 @@ class NoteIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def vectors(self):
-        if self._vectors is None:
-            from . import vectors
-
-            self._vectors = vectors.load(self.generation / layout.VECTORS_NAME)
-        return self._vectors
 
     @property
     def embedder(self) -> Embedder:
@@ -205,8 +207,6 @@ class NoteIndex:
         allowed = self._allowed_docs(course)
         if allowed is not None and not allowed:
             return []
-        from . import vectors
-
         dense: rank.Scored = []
         lexical_hits: rank.Scored = []
         query_vector = self.embedder.encode([query])[0]
@@ -386,7 +386,7 @@ class _Builder:
 
     def run(self) -> BuildReport:
         started = time.perf_counter()
-        pdfs = find_pdfs(self.notes_dir, self.warn)
+        pdfs = find_pdfs(self.notes_dir, self.warn, self.report.failed)
         with self.dir.write_lock():
             self.model_name = self._choose_model()
             self._text_phase(pdfs)
@@ -440,8 +440,6 @@ class _Builder:
         return temp, db
 
     def _commit(self, temp: Path, db: sqlite3.Connection) -> None:
-        from . import vectors
-
         meta = store.get_meta(db)
         dim = int(meta["dim"]) if "dim" in meta else self.embedder.dim
         count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]

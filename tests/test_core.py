@@ -187,3 +187,14 @@ def test_python_api_matches_cli(built_index):
         hits = notes.search("LSTM versus GRU", k=3)
     assert [h.file for h in hits] == [h["file"] for h in
                                       search_json(built_index, "LSTM versus GRU", "-k", "3")]
+
+
+def test_an_open_index_outlives_two_rebuilds(index_copy, notes_copy):
+    with NoteIndex.open(index_copy) as reader:
+        before = [h.chunk_id for h in reader.search("mini-batch gradient descent", k=3)]
+        extra = make_pdf(notes_copy / "zebra.pdf", ["Zebra stripes confuse biting flies. " * 12])
+        NoteIndex.build(notes_copy, index_copy, ocr=False)
+        extra.unlink()
+        NoteIndex.build(notes_copy, index_copy, ocr=False)  # deletes the reader's generation
+        assert not reader.generation.exists()
+        assert [h.chunk_id for h in reader.search("mini-batch gradient descent", k=3)] == before
