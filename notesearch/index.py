@@ -214,7 +214,8 @@ class NoteIndex:
             ids = None if allowed is None else self._chunk_ids(allowed)
             dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)
         if mode != "dense":
-            lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed)
+            lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed,
+                                          total=self.vectors.ntotal)
         info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
         ranked = rank.rank_pages(
             dense, lexical_hits,

@@ -20,6 +20,38 @@ also very much many one all any each other some such only own same too s t use u
 """.split())
 
 
+# Above this many passages (where FAISS also turns approximate), BM25 skips query terms found
+# in more than COMMON_SHARE of the passages: their IDF is close to zero, so they barely move a
+# score, yet ranking every passage that holds one is what makes a large index slow.
+LARGE_INDEX = 50_000
+COMMON_SHARE = 0.25
+
+
+def selective(db: sqlite3.Connection, words: list[str], total: int) -> list[str]:
+    """The words whose stem is in at most COMMON_SHARE of the passages (all, if none is).
+
+    The stems come from FTS5's own tokenizer (a scratch table in the connection's temp
+    schema), so they are exactly the terms the index holds.
+    """
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5("
+               "t, tokenize='porter unicode61 remove_diacritics 2')")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab("
+               "temp, query_terms, instance)")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab USING fts5vocab("
+               "main, chunks_fts, row)")
+    db.execute("DELETE FROM temp.query_terms")
+    db.executemany("INSERT INTO temp.query_terms (rowid, t) VALUES (?, ?)",
+                   list(enumerate(words)))
+    stems = db.execute("SELECT doc, term FROM temp.query_vocab").fetchall()
+    common = set()
+    for position, stem in stems:
+        row = db.execute("SELECT doc FROM temp.chunk_vocab WHERE term = ?", (stem,)).fetchone()
+        if row and row[0] > COMMON_SHARE * total:
+            common.add(position)
+    kept = [w for n, w in enumerate(words) if n not in common]
+    return kept or words
+
+
 def terms(query: str) -> list[str]:
     """The distinct content words of a query, lower-cased.
 
@@ -30,13 +62,16 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(content))
 
 
-def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | None = None
-           ) -> list[tuple[int, float]]:
+def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | None = None,
+           total: int = 0) -> list[tuple[int, float]]:
     """Passage ids with their BM25 score (higher is better), best first.
 
-    `doc_ids` restricts the search to these documents (a course filter).
+    `doc_ids` restricts the search to these documents (a course filter). `total` is the number
+    of passages in the index: above LARGE_INDEX, common terms are left out (see `selective`).
     """
     words = terms(query)
+    if total > LARGE_INDEX:
+        words = selective(db, words, total)
     if not words:
         return []
     match = " OR ".join(f'"{w}"' for w in words)

@@ -141,3 +141,21 @@ def test_score_ranking_counts_page_ranges_once():
     scores = score_ranking([hit(1, 1), hit(3, 4), hit(4, 4)], relevant, 10)
     assert scores["R@1"] == 0 and scores["R@5"] == 1 and scores["MRR"] == 0.5
     assert 0 < scores["nDCG@10"] < 1
+
+
+def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
+    import sqlite3
+
+    from notesearch import lexical, store
+
+    db = sqlite3.connect(tmp_path / "x.db")
+    store.migrate(db)
+    rows = [("learning rates and dropout" if n == 0 else f"learning curves {n}",)
+            for n in range(40)]
+    db.executemany("INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, "
+                   "vector) VALUES (1, 1, 1, 'text', '', ?, '', x'')", rows)
+    assert lexical.selective(db, ["learning", "dropout"], total=40) == ["dropout"]
+    assert lexical.selective(db, ["learned"], total=40) == ["learned"]  # all common: kept
+    assert len(lexical.search(db, "learning dropout", 5, total=40)) == 5  # small: all terms
+    monkeypatch.setattr(lexical, "LARGE_INDEX", 10)
+    assert [i for i, _ in lexical.search(db, "learning dropout", 5, total=40)] == [1]
