@@ -563,24 +563,20 @@ class _Builder:
             return
         cache = self._ocr_cache()
         images = {r["sha256"]: self.dir.root / r["path"] for r in pending}
-        cached = cache.get(list(images))
-        todo = {sha: path for sha, path in images.items() if sha not in cached}
+        texts = cache.get(list(images))
+        todo = {sha: path for sha, path in images.items() if sha not in texts}
         self.report.figures_ocr_pending = len(todo)
         try:
-            for _sha, _text in read_figures(todo, cache, self.progress):
+            for sha, text in read_figures(todo, cache, self.progress):
+                texts[sha] = text
                 self.report.figures_ocr_read += 1
         finally:
             cache.close()
         temp, db = self._begin()
-        cache = self._ocr_cache()
-        texts = cache.get(list(images))
-        cache.close()
         rows = db.execute("SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")
         by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
         done = []
         for row in rows.fetchall():
-            if row["sha256"] not in texts:
-                continue
             chunks, ids = by_doc.setdefault(row["doc_id"], ([], []))
             for chunk in figure_passages(texts[row["sha256"]], row["page"]):
                 chunks.append(chunk)
