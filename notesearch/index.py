@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
 from .courses import COURSES, course_label, recognise_course
 from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, TorchEmbedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound, NotesNotFound, PdfUnreadable
-from .extract import FigureCounts, extract_figures, iter_pages, open_pdf, pdf_title
+from .extract import FigureCounts, Warn, extract_figures, iter_pages, open_pdf, pdf_title
 from .records import Chunk, Hit
 from .textnorm import normalise
 
@@ -32,10 +32,7 @@ DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
 CANDIDATES = 100  # passages each ranker proposes before fusion
 
-Warn = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
+def warn_on_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
@@ -183,7 +180,7 @@ class NoteIndex:
     @staticmethod
     def build(notes_dir: Path | str, index_dir: Path | str = DEFAULT_INDEX, *,
               model: str | None = None, ocr: bool = True, rebuild: bool = False,
-              progress: bool = False, warn: Warn = _stderr) -> BuildReport:
+              progress: bool = False, warn: Warn = warn_on_stderr) -> BuildReport:
         """Bring the index in step with `notes_dir`: only new and changed PDFs are read.
 
         Text passages are committed first, so search works while OCR runs; OCR text of the

@@ -53,3 +53,8 @@ class Hit:
     confident: bool = True
     doc_id: int = 0
     chunk_id: int = 0
+
+
+def pages_cited(page: int, page_end: int) -> str:
+    """How a citation names pages: "p. 12" or "pp. 12–13"."""
+    return f"p. {page}" if page == page_end else f"pp. {page}–{page_end}"

@@ -7,15 +7,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from .courses import course_label
-from .records import Hit
+from .records import Hit, pages_cited
 from .snippet import snippet
 
 console = Console(highlight=False, soft_wrap=True)
 
 
 def citation(hit: Hit) -> str:
-    pages = f"p. {hit.page}" if hit.page == hit.page_end else f"pp. {hit.page}–{hit.page_end}"
-    return f"{course_label(hit.course, hit.course_title)} — {hit.file}, {pages}"
+    return f"{course_label(hit.course, hit.course_title)} — {hit.file}, " \
+        f"{pages_cited(hit.page, hit.page_end)}"
 
 
 def print_hits(hits: list[Hit], query: str) -> None:

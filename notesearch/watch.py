@@ -12,26 +12,21 @@ with the same size and time twice is reported once, not at every build.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import IndexBusy, NotesearchError, NotesNotFound
-from .index import BuildReport, NoteIndex, find_pdfs
+from .extract import Warn
+from .index import BuildReport, NoteIndex, find_pdfs, warn_on_stderr
 
 Stamp = tuple[int, int]  # (size in bytes, mtime in ns)
 Snapshot = dict[str, Stamp]  # relative PDF name -> stamp
-Warn = Callable[[str], None]
 
 SETTLE_SECONDS = 1.0  # the debounce: a folder must hold still this long before a build
 TICK_MS = 500  # how often a pending change is re-checked when no event arrives
 EVENT_DEBOUNCE_MS = 1000  # watchfiles groups a burst of events for at most this long
-
-
-def _stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def snapshot(notes_dir: Path) -> Snapshot:
@@ -134,7 +129,7 @@ class _Watcher:
 
 def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | None = None,
                 ocr: bool = True, on_report: Callable[[BuildReport], None] | None = None,
-                stop_event: threading.Event | None = None, warn: Warn = _stderr) -> None:
+                stop_event: threading.Event | None = None, warn: Warn = warn_on_stderr) -> None:
     """Rebuild the index whenever PDFs in `notes_dir` are added, changed or removed.
 
     Runs until `stop_event` is set or Ctrl-C; Ctrl-C is how a user ends a watch, so it returns

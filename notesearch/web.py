@@ -41,6 +41,7 @@ from . import layout
 from .courses import COURSES, course_label
 from .errors import BadQuery, NotesearchError
 from .rank import MODES
+from .records import pages_cited
 from .snippet import snippet
 
 if TYPE_CHECKING:
@@ -240,11 +241,6 @@ def search_page(request: Request, q: str = "", course: str = "", mode: str = "hy
     context["hits"] = [hit_view(h, q, course, form["mode"]) for h in hits]
     context["confident"] = any(h.confident for h in hits)
     return TEMPLATES.TemplateResponse(request, "search.html", context)
-
-
-def pages_cited(page: int, page_end: int) -> str:
-    """ "p. 12" or "pp. 12–13", as the CLI cites."""
-    return f"p. {page}" if page == page_end else f"pp. {page}–{page_end}"
 
 
 def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> dict[str, Any]:
