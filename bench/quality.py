@@ -1,6 +1,9 @@
 """Retrieval quality on labelled queries: notesearch's rankers beside baselines, by query kind.
 
     python bench/quality.py [--notes ../shared/notes] [--queries ../shared/eval/dev.jsonl]
+    python bench/quality.py --queries bench/data/heldout-notes.jsonl
+    python bench/quality.py --notes ../shared/more-notes \
+        --queries bench/data/heldout-more-notes.jsonl
 
 Builds (or brings up to date) two indexes of the notes in --workdir, with and without OCR, and
 prints page-level Recall@1/5/10, MRR and nDCG@10 for hybrid, dense and lexical search, the
@@ -66,8 +69,10 @@ def main() -> None:
     parser.add_argument("--notes", type=Path, default=ROOT.parent / "shared" / "notes")
     parser.add_argument("--queries", type=Path,
                         default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/notesearch-bench"))
+    parser.add_argument("--workdir", type=Path,
+                        help="where the indexes live (default: /tmp/notesearch-bench/<notes name>)")
     args = parser.parse_args()
+    args.workdir = args.workdir or Path("/tmp/notesearch-bench") / args.notes.resolve().name
     queries = load_queries(args.queries)
     for label, ocr in (("with OCR", True), ("without OCR", False)):
         index_dir = args.workdir / ("index-ocr" if ocr else "index-no-ocr")

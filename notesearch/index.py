@@ -206,7 +206,7 @@ class NoteIndex:
             return []
         dense: rank.Scored = []
         lexical_hits: rank.Scored = []
-        query_vector = self.embedder.encode([query])[0]
+        query_vector = self.embedder.encode([lexical.canonical(query)])[0]
         if mode != "lexical":
             ids = None if allowed is None else self._chunk_ids(allowed)
             dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)
@@ -214,10 +214,15 @@ class NoteIndex:
             lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed,
                                           total=self.vectors.ntotal)
         info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
+        page_bm25 = None
+        if mode == "hybrid":
+            page_bm25 = lexical.page_scores(self.db, query, {(r["doc_id"], r["page"])
+                                                             for r in info.values()},
+                                            total=self.vectors.ntotal)
         ranked = rank.rank_pages(
             dense, lexical_hits,
             {i: (r["doc_id"], r["page"], r["page_end"], r["kind"]) for i, r in info.items()},
-            self._cosines(query_vector, info), mode=mode, k=k)
+            self._cosines(query_vector, info), mode=mode, k=k, page_bm25=page_bm25)
         return [self._hit(n, scored, info[scored.chunk_id])
                 for n, scored in enumerate(ranked, start=1)]
 
@@ -381,6 +386,7 @@ class _Builder:
         self.warn = warn
         self.report = BuildReport()
         self._embedder: Embedder | None = None
+        self.upgraded = False  # an older index format was migrated: commit even if no PDF changed
 
     def run(self) -> BuildReport:
         started = time.perf_counter()
@@ -434,7 +440,9 @@ class _Builder:
             source = store.connect(live / layout.DB_NAME, readonly=True)
             source.backup(db)
             source.close()
-        store.migrate(db)
+        if store.migrate(db) and live is not None and not fresh:
+            print("notice: upgrading the index to this version's format", file=sys.stderr)
+            self.upgraded = True
         return temp, db
 
     def _commit(self, temp: Path, db: sqlite3.Connection) -> None:
@@ -484,7 +492,7 @@ class _Builder:
         cache.close()
         db.commit()
         changed = self.report.added or self.report.updated or self.report.removed
-        if changed or self.dir.current() is None or self.rebuild:
+        if changed or self.upgraded or self.dir.current() is None or self.rebuild:
             self._commit(temp, db)
         else:
             db.close()

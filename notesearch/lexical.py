@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 
 from .textnorm import normalise
 
 _TERM = re.compile(r"[^\W_]+")
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 STOPWORDS = frozenset("""
 a an and are as at be but by can do does did for from had has have how i if in into is it its
 me my of on or our so than that the their them then there these they this to was we were what
@@ -52,6 +54,13 @@ def selective(db: sqlite3.Connection, words: list[str], total: int) -> list[str]
     return kept or words
 
 
+def canonical(query: str) -> str:
+    """The query as the embedder is given it: lower-cased, without the punctuation around it,
+    so "ORTHOGONALIZATION?!" and "orthogonalization" find the same pages. Punctuation inside
+    stays: in "np.sum(dZ, axis=1)" it is part of the meaning."""
+    return _EDGE_PUNCTUATION.sub("", normalise(query).lower()) or query
+
+
 def terms(query: str) -> list[str]:
     """The distinct content words of a query, lower-cased.
 
@@ -69,12 +78,9 @@ def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | N
     `doc_ids` restricts the search to these documents (a course filter). `total` is the number
     of passages in the index: above LARGE_INDEX, common terms are left out (see `selective`).
     """
-    words = terms(query)
-    if total > LARGE_INDEX:
-        words = selective(db, words, total)
-    if not words:
+    match = _match(db, query, total)
+    if match is None:
         return []
-    match = " OR ".join(f'"{w}"' for w in words)
     only = ""
     if doc_ids is not None:
         only = (" AND rowid IN (SELECT id FROM chunks WHERE doc_id IN ("
@@ -83,3 +89,35 @@ def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | N
         "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ?"
         f"{only} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
     return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def page_scores(db: sqlite3.Connection, query: str, pages: Iterable[tuple[int, int]],
+                total: int = 0) -> dict[tuple[int, int], float]:
+    """BM25 of whole pages, prose and slide text as one, for these (document, page) pairs.
+
+    Pages without any query word are left out (their BM25 is 0).
+    """
+    keys = list(pages)
+    match = _match(db, query, total)
+    if match is None or not keys:
+        return {}
+    found = db.execute(
+        "SELECT rowid, doc_id, number FROM pages WHERE (doc_id, number) IN (VALUES "
+        + ",".join("(?, ?)" for _ in keys) + ")", [n for key in keys for n in key])
+    where = {int(r[0]): (int(r[1]), int(r[2])) for r in found}
+    if not where:
+        return {}
+    rows = db.execute(
+        "SELECT rowid, -bm25(pages_fts) FROM pages_fts WHERE pages_fts MATCH ? AND rowid IN ("
+        + ",".join(map(str, where)) + ")", (match,))
+    return {where[int(r[0])]: float(r[1]) for r in rows}
+
+
+def _match(db: sqlite3.Connection, query: str, total: int) -> str | None:
+    """The FTS5 query for `query`: its content words, each quoted, joined by OR."""
+    words = terms(query)
+    if total > LARGE_INDEX:
+        words = selective(db, words, total)
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in words)

@@ -78,7 +78,42 @@ def m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+# A page's figure text: what the OCR passages of that page say, recomputed whenever one of
+# them comes or goes, so the page index can never disagree with the passages.
+def _page_figures(doc: str, page: str) -> str:
+    return (f"COALESCE((SELECT group_concat(c.text, char(10)) FROM chunks c WHERE "
+            f"c.kind = 'figure' AND c.doc_id = {doc} AND c.page = {page}), '')")
+
+
+def m002_page_search(db: sqlite3.Connection) -> None:
+    """BM25 over whole pages, prose and slide text together: a page whose slide holds one
+    query word and whose prose holds another answers the query, though no passage does."""
+    db.executescript(f"""
+        CREATE VIRTUAL TABLE pages_fts USING fts5 (
+            text, figures, tokenize='porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO pages_fts (rowid, text, figures)
+            SELECT rowid, text, {_page_figures("pages.doc_id", "pages.number")} FROM pages;
+        CREATE TRIGGER pages_ai AFTER INSERT ON pages BEGIN
+            INSERT INTO pages_fts (rowid, text, figures) VALUES (new.rowid, new.text, '');
+        END;
+        CREATE TRIGGER pages_ad AFTER DELETE ON pages BEGIN
+            DELETE FROM pages_fts WHERE rowid = old.rowid;
+        END;
+        CREATE TRIGGER figure_text_ai AFTER INSERT ON chunks WHEN new.kind = 'figure' BEGIN
+            UPDATE pages_fts SET figures = {_page_figures("new.doc_id", "new.page")}
+            WHERE rowid = (SELECT rowid FROM pages WHERE doc_id = new.doc_id
+                           AND number = new.page);
+        END;
+        CREATE TRIGGER figure_text_ad AFTER DELETE ON chunks WHEN old.kind = 'figure' BEGIN
+            UPDATE pages_fts SET figures = {_page_figures("old.doc_id", "old.page")}
+            WHERE rowid = (SELECT rowid FROM pages WHERE doc_id = old.doc_id
+                           AND number = old.page);
+        END;
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_page_search]
 FORMAT_VERSION = len(MIGRATIONS)
 
 
@@ -93,15 +128,19 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return db
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Apply the migrations this index lacks, in order, each in its own transaction."""
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this index lacks, in order, each in its own transaction; return
+    their names."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    done = []
     for migration in MIGRATIONS:
         if migration.__name__ not in applied:
             with db:
                 migration(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, now()))
+            done.append(migration.__name__)
+    return done
 
 
 def check_format(db: sqlite3.Connection, where: Path, upgrading: bool = False) -> None:

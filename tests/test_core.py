@@ -198,3 +198,22 @@ def test_an_open_index_outlives_two_rebuilds(index_copy, notes_copy):
         NoteIndex.build(notes_copy, index_copy, ocr=False)  # deletes the reader's generation
         assert not reader.generation.exists()
         assert [h.chunk_id for h in reader.search("mini-batch gradient descent", k=3)] == before
+
+
+def test_an_older_index_refuses_queries_until_a_build_upgrades_it(index_copy, notes_dir):
+    with NoteIndex.open(index_copy) as notes:
+        before = [h.chunk_id for h in notes.search("max pooling", k=5)]
+    db = sqlite3.connect(IndexDir(index_copy).current() / DB_NAME)
+    db.executescript("""
+        DROP TABLE pages_fts;
+        DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
+        DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
+        DELETE FROM _migrations WHERE name = 'm002_page_search';
+    """)
+    db.close()
+    result = cli("search", "max pooling", "--index", index_copy)
+    assert result.exit_code == 1 and "older format" in result.output
+    report = NoteIndex.build(notes_dir, index_copy, ocr=False)
+    assert not (report.added or report.updated or report.removed)
+    with NoteIndex.open(index_copy) as notes:
+        assert [h.chunk_id for h in notes.search("max pooling", k=5)] == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from notesearch.chunk import MAX_WORDS, chunk_pages, is_contents
@@ -159,3 +160,48 @@ def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
     assert len(lexical.search(db, "learning dropout", 5, total=40)) == 5  # small: all terms
     monkeypatch.setattr(lexical, "LARGE_INDEX", 10)
     assert [i for i, _ in lexical.search(db, "learning dropout", 5, total=40)] == [1]
+
+
+def _doc_with_a_slide(db) -> int:
+    from notesearch import store
+    from notesearch.records import Chunk
+
+    doc = store.add_document(db, name="a.pdf", path="/a.pdf", sha256="x", course=4, title="a",
+                             pages=2, size=1)
+    store.add_pages(db, doc, [(1, "pooling layers shrink the representation"), (2, "dropout")])
+    store.add_chunks(db, doc, [Chunk("News and Shakespeare samples", 1, 1, kind="figure")],
+                     np.zeros((1, 4), dtype=np.float32))
+    return doc
+
+
+def test_page_search_follows_pages_and_their_slides(tmp_path):
+    import sqlite3
+
+    from notesearch import lexical, store
+
+    db = sqlite3.connect(tmp_path / "x.db")
+    store.migrate(db)
+    doc = _doc_with_a_slide(db)
+    both = {(doc, 1), (doc, 2)}
+    # one query word in the prose, one on the slide: the whole page holds both
+    assert set(lexical.page_scores(db, "pooling Shakespeare", both)) == {(doc, 1)}
+    assert lexical.page_scores(db, "dropout", {(doc, 1)}) == {}  # only the pages asked about
+    db.execute("DELETE FROM chunks WHERE kind = 'figure'")
+    assert lexical.page_scores(db, "Shakespeare", both) == {}
+    store.delete_document(db, doc)
+    assert db.execute("SELECT count(*) FROM pages_fts").fetchone()[0] == 0
+
+
+def test_an_older_index_gains_page_search_on_upgrade(tmp_path):
+    import sqlite3
+
+    from notesearch import lexical, store
+
+    db = sqlite3.connect(tmp_path / "x.db")
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    store.m001_initial(db)
+    db.execute("INSERT INTO _migrations VALUES ('m001_initial', '')")
+    doc = _doc_with_a_slide(db)
+    assert store.migrate(db) == ["m002_page_search"]
+    assert set(lexical.page_scores(db, "Shakespeare pooling", {(doc, 1), (doc, 2)})) == {(doc, 1)}
+    assert store.migrate(db) == []
