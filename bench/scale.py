@@ -293,6 +293,7 @@ def synthetic_index(index: Path, count: int, models: Path, seed: int) -> float:
                 doc_id = store.add_document(db, name=f"synthetic-{doc // per_doc:05d}.pdf",
                                             path="/nowhere", sha256="0" * 64, course=None,
                                             title="Synthetic", pages=len(chunks), size=0)
+                store.add_pages(db, doc_id, [(c.page, c.text) for c in chunks])
                 store.add_chunks(db, doc_id, chunks, vecs)
         with db:
             store.set_meta(db, model=DEFAULT_MODEL, dim="384",

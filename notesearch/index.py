@@ -215,10 +215,10 @@ class NoteIndex:
                                           total=self.vectors.ntotal)
         info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
         page_bm25 = None
-        if mode == "hybrid":
-            page_bm25 = lexical.page_scores(self.db, query, {(r["doc_id"], r["page"])
-                                                             for r in info.values()},
-                                            total=self.vectors.ntotal)
+        if mode == "hybrid" and self.vectors.ntotal <= lexical.LARGE_INDEX:
+            # Above LARGE_INDEX a second full BM25 pass costs more than its evidence is worth.
+            page_bm25 = lexical.page_scores(
+                self.db, query, {(r["doc_id"], r["page"]) for r in info.values()})
         ranked = rank.rank_pages(
             dense, lexical_hits,
             {i: (r["doc_id"], r["page"], r["page_end"], r["kind"]) for i, r in info.items()},

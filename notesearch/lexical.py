@@ -24,7 +24,8 @@ also very much many one all any each other some such only own same too s t use u
 
 # Above this many passages (where FAISS also turns approximate), BM25 skips query terms found
 # in more than COMMON_SHARE of the passages: their IDF is close to zero, so they barely move a
-# score, yet ranking every passage that holds one is what makes a large index slow.
+# score, yet ranking every passage that holds one is what makes a large index slow. For the
+# same reason, hybrid search there leaves out whole-page BM25 (`page_scores`).
 LARGE_INDEX = 50_000
 COMMON_SHARE = 0.25
 
@@ -91,26 +92,21 @@ def search(db: sqlite3.Connection, query: str, limit: int, doc_ids: set[int] | N
     return [(int(r[0]), float(r[1])) for r in rows]
 
 
-def page_scores(db: sqlite3.Connection, query: str, pages: Iterable[tuple[int, int]],
-                total: int = 0) -> dict[tuple[int, int], float]:
+def page_scores(db: sqlite3.Connection, query: str, pages: Iterable[tuple[int, int]]
+                ) -> dict[tuple[int, int], float]:
     """BM25 of whole pages, prose and slide text as one, for these (document, page) pairs.
 
-    Pages without any query word are left out (their BM25 is 0).
+    Pages without any query word are left out (their BM25 is 0). One pass over the matches,
+    filtered here: asking FTS5 for a list of rowids runs the whole query once per rowid.
     """
-    keys = list(pages)
-    match = _match(db, query, total)
-    if match is None or not keys:
-        return {}
-    found = db.execute(
-        "SELECT rowid, doc_id, number FROM pages WHERE (doc_id, number) IN (VALUES "
-        + ",".join("(?, ?)" for _ in keys) + ")", [n for key in keys for n in key])
-    where = {int(r[0]): (int(r[1]), int(r[2])) for r in found}
-    if not where:
+    wanted = set(pages)
+    match = _match(db, query, 0)
+    if match is None or not wanted:
         return {}
     rows = db.execute(
-        "SELECT rowid, -bm25(pages_fts) FROM pages_fts WHERE pages_fts MATCH ? AND rowid IN ("
-        + ",".join(map(str, where)) + ")", (match,))
-    return {where[int(r[0])]: float(r[1]) for r in rows}
+        "SELECT p.doc_id, p.number, -bm25(pages_fts) FROM pages_fts "
+        "JOIN pages p ON p.rowid = pages_fts.rowid WHERE pages_fts MATCH ?", (match,))
+    return {key: float(r[2]) for r in rows if (key := (int(r[0]), int(r[1]))) in wanted}
 
 
 def _match(db: sqlite3.Connection, query: str, total: int) -> str | None:

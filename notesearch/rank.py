@@ -55,7 +55,8 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         cosine: passage id -> cosine with the query, for every candidate.
         mode: "hybrid", "dense", "lexical", or "rrf" (the baseline `eval` compares with).
         k: how many pages to return.
-        page_bm25: (document id, page) -> BM25 of the whole page, for hybrid mode.
+        page_bm25: (document id, page) -> BM25 of the whole page, for hybrid mode (None: no
+            page evidence).
     """
     if mode == "dense":
         fused = dict(dense)
@@ -77,7 +78,7 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         else:
             current.cosine = max(current.cosine, similarity)
     if mode == "hybrid":
-        for key, score in _page_fuse(dense, lexical, where, cosine, page_bm25 or {}).items():
+        for key, score in _page_fuse(dense, lexical, where, cosine, page_bm25).items():
             best[key].score = score
     out: list[PageScore] = []
     shown: set[tuple[int, int]] = set()
@@ -112,14 +113,15 @@ def _zfuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int,
 
 
 def _page_fuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int, str]],
-               cosine: dict[int, float], page_bm25: dict[tuple[int, int], float]
+               cosine: dict[int, float], page_bm25: dict[tuple[int, int], float] | None
                ) -> dict[tuple[int, int], float]:
     """Each candidate page's hybrid score, from the evidence of all its passages.
 
     Dense evidence is the page's best cosine over its prose passages. Lexical evidence is the
     mean of two z-scores: the page's best passage BM25 (a focused match) and the BM25 of the
     whole page, prose and slide text together (query words spread over a slide and the prose
-    beside it). Pages whose only candidates are figures have no dense evidence (z = 0).
+    beside it); without `page_bm25` (a large index), the passage z-score alone. Pages whose
+    only candidates are figures have no dense evidence (z = 0).
     """
     best_bm25: dict[tuple[int, int], float] = {}
     best_cosine: dict[tuple[int, int], float] = {}
@@ -132,9 +134,12 @@ def _page_fuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
             best_cosine[key] = max(best_cosine.get(key, -1.0), cosine.get(i, 0.0))
     dense_z = _zscores(list(best_cosine.items()))
     passage_z = _zscores(list(best_bm25.items()))
-    page_z = _zscores([(key, page_bm25.get(key, 0.0)) for key in best_bm25])
-    return {key: DENSE_WEIGHT * dense_z.get(key, 0.0)
-            + (1 - DENSE_WEIGHT) * (passage_z[key] + page_z[key]) / 2 for key in best_bm25}
+    lexical_z = passage_z
+    if page_bm25 is not None:
+        page_z = _zscores([(key, page_bm25.get(key, 0.0)) for key in best_bm25])
+        lexical_z = {key: (passage_z[key] + page_z[key]) / 2 for key in best_bm25}
+    return {key: DENSE_WEIGHT * dense_z.get(key, 0.0) + (1 - DENSE_WEIGHT) * lexical_z[key]
+            for key in best_bm25}
 
 
 def _zscores(ranking: list[tuple[Key, float]]) -> dict[Key, float]:

@@ -115,6 +115,21 @@ def test_hybrid_takes_figure_text_as_lexical_evidence_only():
     assert rank_pages(dense, [], where, dict(dense), "dense", k=1)[0].page == 1
 
 
+def test_hybrid_weighs_whole_pages_and_stands_for_them_with_their_best_passage():
+    # Page 1: one strong passage. Page 2: prose and a slide that each hold half the query.
+    where = {1: (1, 1, 1, "text"), 2: (1, 2, 2, "text"), 3: (1, 2, 2, "figure"),
+             4: (1, 3, 3, "text")}
+    dense = [(1, 0.5), (2, 0.5), (4, 0.2)]
+    lexical = [(1, 8.0), (2, 6.0), (3, 6.0), (4, 1.0)]
+    cosine = {1: 0.5, 2: 0.5, 3: 0.1, 4: 0.2}
+    passages_only = rank_pages(dense, lexical, where, cosine, "hybrid", k=3)
+    assert [p.page for p in passages_only] == [1, 2, 3]
+    whole = {(1, 1): 8.0, (1, 2): 12.0, (1, 3): 1.0}
+    pages = rank_pages(dense, lexical, where, cosine, "hybrid", k=3, page_bm25=whole)
+    assert [p.page for p in pages] == [2, 1, 3]
+    assert pages[0].chunk_id == 2  # the prose passage stands for the page, not the slide
+
+
 def test_snippet_marks_query_words_in_a_window():
     text = " ".join(["filler"] * 100 + ["Dropout", "regularization", "works"] + ["x"] * 100)
     parts = snippet(text, "dropout regularisation")
