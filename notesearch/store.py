@@ -225,13 +225,16 @@ def add_chunks(db: sqlite3.Connection, doc_id: int, chunks: list[Chunk], vectors
     db.executemany(
         "INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, figure_id, "
         "vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(doc_id, c.page, c.page_end, c.kind, c.heading, c.text, text_hash(c.text), f,
+        [(doc_id, c.page, c.page_end, c.kind, c.heading, c.text, text_hash(c.embedded_text), f,
           np.asarray(v, dtype=np.float32).tobytes())
          for c, v, f in zip(chunks, vectors, figure_ids, strict=True)])
 
 
 def known_vectors(db: sqlite3.Connection, hashes: list[str]) -> dict[str, bytes]:
-    """Vectors already computed for these passage texts, so a changed PDF re-embeds only news."""
+    """Vectors already computed for these passages, so a changed PDF re-embeds only news.
+
+    `hashes` are of what was embedded (`Chunk.embedded_text`), not of the stored text.
+    """
     found: dict[str, bytes] = {}
     for start in range(0, len(hashes), 500):
         part = hashes[start:start + 500]

@@ -130,6 +130,17 @@ def test_hybrid_weighs_whole_pages_and_stands_for_them_with_their_best_passage()
     assert pages[0].chunk_id == 2  # the prose passage stands for the page, not the slide
 
 
+def test_a_passage_is_embedded_with_its_section_heading():
+    from notesearch.records import Chunk
+
+    cut = Chunk("takes the max value in each region", 2, 2, heading="Pooling layers")
+    assert cut.embedded_text == "Pooling layers. takes the max value in each region"
+    opening = Chunk("Pooling layers reduce the size", 2, 2, heading="Pooling layers")
+    assert opening.embedded_text == opening.text
+    slide = Chunk("MAX POOL 2x2", 2, 2, kind="figure", heading="Pooling layers")
+    assert slide.embedded_text == slide.text
+
+
 def test_snippet_marks_query_words_in_a_window():
     text = " ".join(["filler"] * 100 + ["Dropout", "regularization", "works"] + ["x"] * 100)
     parts = snippet(text, "dropout regularisation")
