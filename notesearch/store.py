@@ -78,9 +78,9 @@ def m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
-# A page's figure text: what the OCR passages of that page say, recomputed whenever one of
-# them comes or goes, so the page index can never disagree with the passages.
 def _page_figures(doc: str, page: str) -> str:
+    """SQL for a page's slide text: all its OCR passages, recomputed whenever one comes or goes,
+    so the page index never disagrees with the passages."""
     return (f"COALESCE((SELECT group_concat(c.text, char(10)) FROM chunks c WHERE "
             f"c.kind = 'figure' AND c.doc_id = {doc} AND c.page = {page}), '')")
 
