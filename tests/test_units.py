@@ -210,7 +210,9 @@ def test_page_search_follows_pages_and_their_slides(tmp_path):
     doc = _doc_with_a_slide(db)
     both = {(doc, 1), (doc, 2)}
     # one query word in the prose, one on the slide: the whole page holds both
-    assert set(lexical.page_scores(db, "pooling Shakespeare", both)) == {(doc, 1)}
+    split = lexical.page_scores(db, "pooling Shakespeare", both)
+    assert set(split) == {(doc, 1)}
+    assert split[(doc, 1)] > lexical.page_scores(db, "pooling", both)[(doc, 1)]
     assert lexical.page_scores(db, "dropout", {(doc, 1)}) == {}  # only the pages asked about
     db.execute("DELETE FROM chunks WHERE kind = 'figure'")
     assert lexical.page_scores(db, "Shakespeare", both) == {}
