@@ -26,7 +26,7 @@ from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, TorchEmbedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound, NotesNotFound, PdfUnreadable
 from .extract import FigureCounts, Warn, extract_figures, iter_pages, open_pdf, pdf_title
 from .records import Chunk, Hit
-from .textnorm import normalise
+from .textnorm import normalise, query_for_embedding
 
 DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
@@ -206,7 +206,7 @@ class NoteIndex:
             return []
         dense: rank.Scored = []
         lexical_hits: rank.Scored = []
-        query_vector = self.embedder.encode([lexical.canonical(query)])[0]
+        query_vector = self.embedder.encode([query_for_embedding(query)])[0]
         if mode != "lexical":
             ids = None if allowed is None else self._chunk_ids(allowed)
             dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from .textnorm import normalise
 
 _TERM = re.compile(r"[^\W_]+")
-_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 STOPWORDS = frozenset("""
 a an and are as at be but by can do does did for from had has have how i if in into is it its
 me my of on or our so than that the their them then there these they this to was we were what
@@ -53,13 +52,6 @@ def selective(db: sqlite3.Connection, words: list[str], total: int) -> list[str]
             common.add(position)
     kept = [w for n, w in enumerate(words) if n not in common]
     return kept or words
-
-
-def canonical(query: str) -> str:
-    """The query as the embedder is given it: lower-cased, without the punctuation around it,
-    so "ORTHOGONALIZATION?!" and "orthogonalization" find the same pages. Punctuation inside
-    stays: in "np.sum(dZ, axis=1)" it is part of the meaning."""
-    return _EDGE_PUNCTUATION.sub("", normalise(query).lower()) or query
 
 
 def terms(query: str) -> list[str]:

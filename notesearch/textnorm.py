@@ -12,6 +12,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Math typeset by LaTeX or MathJax often extracts one glyph per line; such runs are rejoined
 # into one line so they neither split sentences nor flood the chunker with "lines".
 _GLYPH_RUN = re.compile(r"(?:^.{1,3}\n+){3,}", re.MULTILINE)
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def normalise(text: str) -> str:
@@ -34,3 +35,10 @@ def clean_page_text(raw: str) -> str:
     text = _BLANK_LINES.sub("\n\n", text)
     text = _GLYPH_RUN.sub(lambda m: " ".join(m.group(0).split()) + "\n", text)
     return text.strip()
+
+
+def query_for_embedding(query: str) -> str:
+    """The query as the embedder is given it: lower-cased, without the punctuation around it,
+    so "ORTHOGONALIZATION?!" and "orthogonalization" find the same pages. Punctuation inside
+    stays: in "np.sum(dZ, axis=1)" it is part of the meaning."""
+    return _EDGE_PUNCTUATION.sub("", normalise(query).lower()) or query
