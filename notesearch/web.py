@@ -16,6 +16,7 @@ first page view.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import socket
 import sqlite3
@@ -45,11 +46,15 @@ from .records import pages_cited
 from .snippet import snippet
 
 if TYPE_CHECKING:
+    from .embed import Embedder
     from .index import NoteIndex
     from .records import Hit
 
 HERE = Path(__file__).parent
 PAGE_RESULTS = 10
+WORKERS = os.cpu_count() or 1  # `serve` processes: one per core (see `serve`)
+POOL_SIZE = 4  # requests searching at once in one process; the rest wait their turn
+SERVE_INDEX, SERVE_ANY_HOST = "NOTESEARCH_SERVE_INDEX", "NOTESEARCH_SERVE_ANY_HOST"
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "testserver"]  # testserver: TestClient's host
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 SECURITY_HEADERS = {
@@ -63,33 +68,59 @@ SECURITY_HEADERS = {
 
 
 class IndexHolder:
-    """The open `NoteIndex`, shared by requests and reopened when a rebuild swaps generations.
+    """Open `NoteIndex`es of the live generation, lent out one per request.
 
-    Requests take turns (one lock): a search is milliseconds, and the index's lazily loaded
-    embedder and FAISS index are then never loaded twice or used from two threads at once.
+    A `NoteIndex` holds one SQLite connection, which two threads must not use at once, so each
+    concurrent request borrows its own; the ONNX query model (a thread-safe session, 90 MB) is
+    loaded once and shared by them all. At most `size` requests search at a time: more would
+    only contend for the cores. When a rebuild swaps generations, new requests get indexes of
+    the new one and an old index is closed when its request gives it back, never under it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, size: int = POOL_SIZE) -> None:
         self.root = Path(root)
-        self._index: NoteIndex | None = None
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()  # guards the three fields below
+        self._generation: Path | None = None
+        self._idle: list[NoteIndex] = []
+        self._embedders: dict[str, Embedder] = {}
 
     @contextmanager
     def use(self) -> Iterator[NoteIndex]:
-        """The live index, held for the block; raises NotesearchError when there is none."""
-        with self._lock:
-            yield self._live()
+        """An index of the live generation, this request's alone for the block; raises
+        NotesearchError when there is none."""
+        with self._slots:
+            index = self._borrow()
+            try:
+                yield index
+            finally:
+                self._give_back(index)
 
-    def _live(self) -> NoteIndex:
+    def _borrow(self) -> NoteIndex:
         from .index import NoteIndex
 
         live = layout.IndexDir(self.root).current()
-        if self._index is not None and self._index.generation != live:
-            self._index.close()  # safe: nobody else holds it while we hold the lock
-            self._index = None
-        if self._index is None:
-            self._index = NoteIndex.open(self.root)
-        return self._index
+        with self._lock:
+            if live != self._generation:
+                stale, self._idle, self._generation = self._idle, [], live
+                for index in stale:  # idle: no request holds them
+                    index.close()
+            if self._idle:
+                return self._idle.pop()
+        index = NoteIndex.open(self.root)
+        with self._lock:
+            shared = self._embedders.get(index.model_name)
+            if shared is None:  # the first index loads the model; later ones reuse it
+                shared = self._embedders[index.model_name] = index.embedder
+        index._embedder = shared
+        return index
+
+    def _give_back(self, index: NoteIndex) -> None:
+        with self._lock:
+            if index.generation == self._generation:
+                self._idle.append(index)
+                return
+        index.close()  # a rebuild swapped generations while it was lent out
 
 
 # ----------------------------------------------------------------------------- the app
@@ -388,7 +419,7 @@ def figure_image(request: Request, sha: str) -> Response:
 # ----------------------------------------------------------------------------- serving
 
 def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
-          open_browser: bool = False) -> None:
+          open_browser: bool = False, workers: int = WORKERS) -> None:
     """Run the web app until Ctrl-C, printing its URL first.
 
     Args:
@@ -396,22 +427,39 @@ def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
         host: address to listen on; the default keeps the notes on this machine.
         port: port to listen on; 0 picks a free one (the printed URL has it).
         open_browser: open the URL in the default browser once listening.
+        workers: processes answering requests. Ranking and HTTP are Python, which runs one
+            thread at a time per process, so one process per core is what uses every core.
     """
     import uvicorn
 
     sock = _listen(host, port)
     url = f"http://{_url_host(host)}:{sock.getsockname()[1]}/"
     local = host in ("127.0.0.1", "localhost", "::1")
-    app = create_app(index_dir, allowed_hosts=None if local else ["*"])
     print(f"notesearch: searching {index_dir} at {url} (Ctrl-C to stop)", flush=True)
     if not local:
         print(f"warning: listening on {host}: anyone who can reach this machine can read "
               "your notes", file=sys.stderr, flush=True)
-    threading.Thread(target=_warm_up, args=(app.state.notes,), daemon=True).start()
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])
+    # Each worker process builds its own app from these (uvicorn starts workers by import).
+    os.environ[SERVE_INDEX] = str(Path(index_dir).resolve())
+    os.environ[SERVE_ANY_HOST] = "" if local else "1"
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
+                            log_level="warning", access_log=False)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve` worker process, with its index opening and model loading now."""
+    app = create_app(Path(os.environ[SERVE_INDEX]),
+                     allowed_hosts=["*"] if os.environ.get(SERVE_ANY_HOST) else None)
+    threading.Thread(target=_warm_up, args=(app.state.notes,), daemon=True).start()
+    return app
 
 
 def _listen(host: str, port: int) -> socket.socket:
