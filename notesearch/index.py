@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import sqlite3
 import sys
@@ -22,9 +21,10 @@ import numpy as np
 from . import layout, lexical, rank, store, vectors
 from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
 from .courses import COURSES, course_label, recognise_course
-from .embed import DEFAULT_MODEL, Embedder, OnnxEmbedder, TorchEmbedder
+from .embed import DEFAULT_MODEL, Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound, NotesNotFound, PdfUnreadable
 from .extract import FigureCounts, Warn, extract_figures, iter_pages, open_pdf, pdf_title
+from .models import build_embedder, find_export, query_embedder
 from .records import Chunk, Hit
 from .textnorm import normalise, query_for_embedding
 
@@ -74,12 +74,6 @@ class FigureHit:
     page: int
     path: str  # absolute path of the PNG
     text: str
-
-
-def model_key(name: str) -> str:
-    """Folder name of a model's ONNX export: readable, and unique per model name."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name or name)[:40]
-    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def file_sha256(path: Path) -> str:
@@ -336,8 +330,7 @@ class NoteIndex:
             "format_version": store.FORMAT_VERSION, "built_at": self.meta.get("built_at"),
             "documents": docs, "passages": sum(d["passages"] for d in docs),
             "figures_ocr_pending": pending, "size_bytes": size,
-            "fast_query_path": OnnxEmbedder.available(
-                self.dir.models_dir / model_key(self.model_name)),
+            "fast_query_path": find_export(self.model_name, self.dir) is not None,
         }
 
 
@@ -350,26 +343,6 @@ def _check_query(query: str, k: int, mode: str) -> str:
     if mode not in RANKERS:
         raise BadQuery(f"--mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
     return query
-
-
-def query_embedder(model_name: str, index_dir: layout.IndexDir) -> Embedder:
-    """The fast ONNX embedder if this index has one, else sentence-transformers with a notice."""
-    folder = index_dir.models_dir / model_key(model_name)
-    if OnnxEmbedder.available(folder):
-        return OnnxEmbedder(model_name, folder, threads=1)
-    print(f"notice: no fast query model in {folder}; loading {model_name} with "
-          "sentence-transformers (slower; `notesearch index` adds the fast model)", file=sys.stderr)
-    return TorchEmbedder(model_name)
-
-
-def build_embedder(model_name: str, index_dir: layout.IndexDir) -> Embedder:
-    """ONNX when the model exports (faster and the same vectors), else sentence-transformers."""
-    folder = index_dir.models_dir / model_key(model_name)
-    if not OnnxEmbedder.available(folder):
-        torch_embedder = TorchEmbedder(model_name)
-        if not torch_embedder.export_onnx(folder):
-            return torch_embedder
-    return OnnxEmbedder(model_name, folder)
 
 
 class _Builder:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,21 @@ def need(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory) -> Iterator[Path]:
+    """One user cache for the whole session (set before any session fixture builds an index),
+    so the model is exported once and ~/.cache is never touched."""
+    cache = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NOTESEARCH_CACHE", str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No test reads or writes ./index or the user's environment by accident."""
+def _isolated(monkeypatch, tmp_path, _model_cache):
+    """No test reads or writes ./index, ~ or the user's environment by accident."""
     monkeypatch.setenv("NOTESEARCH_INDEX", str(tmp_path / "default-index"))
+    monkeypatch.setenv("NOTESEARCH_CACHE", str(_model_cache))
 
 
 @pytest.fixture(scope="session")
@@ -47,25 +58,18 @@ def built_index(tmp_path_factory, notes_dir, onnx_models) -> Path:
 
 
 @pytest.fixture(scope="session")
-def onnx_models(tmp_path_factory) -> Path:
-    """The ONNX export of the default model, made once per session and shared on disk.
+def onnx_models(_model_cache) -> Path:
+    """The session cache's `models/` folder, holding the default model's ONNX export."""
+    from notesearch.embed import DEFAULT_MODEL
+    from notesearch.layout import IndexDir
+    from notesearch.models import build_embedder
 
-    Every fresh index would otherwise load PyTorch and export the model again (~15 s).
-    """
-    cache = tmp_path_factory.getbasetemp() / "onnx-models"
-    if not cache.exists():
-        seed = tmp_path_factory.mktemp("model-seed")
-        make_pdf(seed / "notes" / "seed.pdf", ["A seed page about gradient descent."])
-        from notesearch import NoteIndex
-
-        NoteIndex.build(seed / "notes", seed / "index", ocr=False)
-        shutil.copytree(seed / "index" / "models", cache)
-    return cache
+    build_embedder(DEFAULT_MODEL, IndexDir(_model_cache / "unused-index"))
+    return _model_cache / "models"
 
 
 def seeded_index(onnx_models: Path, index_dir: Path) -> Path:
-    """An index folder that already holds the exported model (hard links, no copy)."""
-    shutil.copytree(onnx_models, index_dir / "models", copy_function=os.link)
+    """An index folder whose builds find the exported model (it is in the session cache)."""
     return index_dir
 
 

@@ -85,8 +85,10 @@ def test_help_does_not_import_heavy_libraries():
     assert "Search your PDF study notes" in result.stdout
 
 
-def test_without_fast_model_search_falls_back_with_a_notice(index_copy, capsys):
-    shutil.rmtree(index_copy / "models")
+def test_without_fast_model_search_falls_back_with_a_notice(index_copy, capsys, monkeypatch,
+                                                            tmp_path):
+    shutil.rmtree(index_copy / "models", ignore_errors=True)
+    monkeypatch.setenv("NOTESEARCH_CACHE", str(tmp_path / "empty-cache"))
     with NoteIndex.open(index_copy) as notes:
         hits = notes.search("dropout regularization", k=3)
         assert type(notes.embedder).__name__ == "TorchEmbedder"
