@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -55,17 +54,16 @@ def model_location(name: str) -> str:
 
 def _batches(items: list[T], progress: bool, label: str) -> Iterator[list[T]]:
     starts = range(0, len(items), BATCH_SIZE)
-    if not progress:  # a query: no bar, no tqdm import on the hot path
+    if not progress:  # a query: no progress reporter on the hot path
         yield from (items[start:start + BATCH_SIZE] for start in starts)
         return
-    from tqdm import tqdm
+    from .progress import bar
 
-    with tqdm(total=len(items), desc=label, unit="passage", file=sys.stderr,
-              leave=False) as bar:
+    with bar(label, len(items), "passages", enabled=True) as shown:
         for start in starts:
             batch = items[start:start + BATCH_SIZE]
             yield batch
-            bar.update(len(batch))
+            shown.update(len(batch))
 
 
 class TorchEmbedder:
