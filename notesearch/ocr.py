@@ -1,9 +1,10 @@
 """Text inside figures, read by RapidOCR (ONNX models shipped in the wheel, runs offline).
 
-OCR is the slow part of a build (about a second a slide), so it runs on every core, each worker
-loading the models once, and every result is cached by image hash the moment it is known: a
+OCR is the slow part of a build (one to two CPU-seconds a slide), so it runs on every core, one
+worker process per core with exactly one compute thread each (more threads per worker only
+fight over the same cores), and every result is cached by image hash the moment it is known: a
 build that is interrupted, repeated, or meets the same slide in another PDF never reads an image
-twice.
+twice. One bad image (corrupt file, RapidOCR raising, a worker dying) costs that image only.
 """
 
 from __future__ import annotations
@@ -12,38 +13,110 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
 # Lines the recogniser is less sure of are mostly handwriting and arrows read as letters.
 MIN_LINE_CONFIDENCE = 0.7
 ENGINE = "rapidocr-3"
+# The smallest side that can hold one readable line of text (glyphs of ~8 px plus a margin).
+MIN_TEXT_SIDE = 10
+# A figure whose every channel (alpha too) varies by less than this has no visible strokes.
+MIN_TONE_SPREAD = 16
+# Read by OpenMP, OpenBLAS and MKL when they load: must be set before numpy/cv2 are imported.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _engine = None
 
 
-def _worker_init() -> None:
-    global _engine
+def single_thread_engine():
+    """A RapidOCR engine computing on one thread: onnxruntime intra/inter-op and OpenCV.
+
+    Call it in a process started with `THREAD_ENV` set to "1" (an `ocr_pool` worker), or
+    numpy's BLAS keeps its own thread pool.
+    """
+    import cv2
     from rapidocr import RapidOCR
 
+    cv2.setNumThreads(1)
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    _engine = RapidOCR(params={
+    return RapidOCR(params={
         "Global.log_level": "error",
         "EngineConfig.onnxruntime.intra_op_num_threads": 1,
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     })
 
 
-def _read(sha256: str, path: str) -> tuple[str, str]:
-    result = _engine(path)
+def _worker_init() -> None:
+    global _engine
+    _engine = single_thread_engine()
+
+
+@contextmanager
+def ocr_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of OCR worker processes, each loading the engine once, on one thread.
+
+    `THREAD_ENV` is "1" in this process while the pool lives, so every worker starts with it:
+    setting it in the worker's initializer would be too late when the caller's `__main__`
+    imports numpy, because a spawned worker imports that module first. Workers are spawned on
+    demand, hence for the pool's whole life; this process's own libraries are already loaded.
+    """
+    saved = {name: os.environ.get(name) for name in THREAD_ENV}
+    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            yield pool
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def no_room_for_text(path: Path) -> str | None:
+    """Why this image cannot hold readable text (too small, one flat colour), or None.
+
+    Opening the image also fully decodes it, so a corrupt file raises here, before OCR.
+    """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        if min(image.size) < MIN_TEXT_SIDE:
+            return f"{image.width}x{image.height} px is too small to hold a line of text"
+        # alpha counts: black text on a transparent background has flat colour channels, and
+        # RapidOCR lays such an image over a contrasting background before reading it
+        extrema = image.convert("RGBA").getextrema()
+    if all(high - low < MIN_TONE_SPREAD for low, high in extrema):
+        return "one flat colour"
+    return None
+
+
+def ocr_lines(engine, path: Path) -> str:
+    """The confident lines RapidOCR reads in an image, one per line."""
+    result = engine(str(path))
     lines = [
         text.strip()
         for text, score in zip(result.txts or (), result.scores or (), strict=False)
         if score >= MIN_LINE_CONFIDENCE and sum(ch.isalnum() for ch in text) >= 2
     ]
-    return sha256, "\n".join(lines)
+    return "\n".join(lines)
+
+
+def _read(sha256: str, path: str) -> tuple[str, str | None, str]:
+    """(sha256, text, "") or, when this image fails, (sha256, None, why) instead of raising."""
+    try:
+        if no_room_for_text(Path(path)):
+            return sha256, "", ""
+        return sha256, ocr_lines(_engine, Path(path)), ""
+    except Exception as error:  # one image's failure must not end the build
+        return sha256, None, f"{type(error).__name__}: {error}"
 
 
 class OcrCache:
@@ -74,26 +147,72 @@ class OcrCache:
         self.db.close()
 
 
-def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
-                 workers: int | None = None) -> Iterator[tuple[str, str]]:
-    """OCR each (sha256 -> png path) image not yet cached; yield (sha256, text) as they finish."""
-    from tqdm import tqdm
+def _warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
-    if not images:
-        return
-    workers = max(1, min(workers or os.cpu_count() or 1, len(images)))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init) as pool, \
-            tqdm(total=len(images), desc="OCR", unit="figure", disable=not progress,
-                 file=sys.stderr, leave=False) as bar:
-        futures = [pool.submit(_read, sha, str(path)) for sha, path in images.items()]
+
+def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
+                 workers: int | None = None,
+                 warn: Callable[[str], None] = _warn_on_stderr) -> Iterator[tuple[str, str]]:
+    """OCR each (sha256 -> png path) image; yield (sha256, text) as they finish.
+
+    Every image is yielded once. One that cannot be read (a corrupt file, RapidOCR raising, its
+    worker dying) is warned about and yielded with empty text but not cached, so a later build
+    tries it again; images that cannot hold text are cached as empty without OCR.
+    """
+    from .progress import bar
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(images) or 1))
+    with bar("OCR", len(images), "figures", progress) as shown:
+        for sha, text, why in _read_all(images, workers, warn):
+            shown.update()
+            if text is None:
+                warn(f"could not OCR figure {images[sha]} ({why}); its text is left out")
+                yield sha, ""
+            else:
+                cache.put(sha, text)
+                yield sha, text
+
+
+def _read_all(images: dict[str, Path], workers: int,
+              warn: Callable[[str], None]) -> Iterator[tuple[str, str | None, str]]:
+    """(sha256, text or None, why) for every image, however many workers die.
+
+    A dead worker breaks its whole pool, and which image it held is unknown; but a pool hands
+    out images in order, at most 2 x workers + 1 at a time, so it was one of the first that
+    many unfinished. Each of those gets a pool of its own, the rest a fresh shared pool: the
+    image that kills its worker is the only one lost.
+    """
+    queue = list(images.items())
+    while queue:
+        finished: set[str] = set()
+        for result in _run_pool(dict(queue), workers):
+            finished.add(result[0])
+            yield result
+        left = [(sha, path) for sha, path in queue if sha not in finished]
+        if left:
+            warn(f"an OCR worker died; retrying the {len(left)} figures it left unread")
+        suspects, queue = left[:2 * workers + 1], left[2 * workers + 1:]
+        for sha, path in suspects:
+            alone = list(_run_pool({sha: path}, 1))
+            yield alone[0] if alone else (sha, None, "its OCR worker died")
+
+
+def _run_pool(todo: dict[str, Path], workers: int) -> Iterator[tuple[str, str | None, str]]:
+    """Results of one pool over these images; those lost with a dead worker are not yielded."""
+    with ocr_pool(min(workers, len(todo))) as pool:
+        futures: dict[Future, str] = {}
+        try:
+            for sha, path in todo.items():
+                futures[pool.submit(_read, sha, str(path))] = sha
+        except BrokenProcessPool:  # a worker died while the rest were being submitted
+            pass
         try:
             for future in as_completed(futures):
-                sha256, text = future.result()
-                cache.put(sha256, text)
-                bar.update()
-                yield sha256, text
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    continue
+                yield future.result() if error is None else (futures[future], None, repr(error))
         except BaseException:
-            for future in futures:
-                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
