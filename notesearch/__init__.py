@@ -11,10 +11,11 @@ Names load on first use (PEP 562), so `notesearch --help` does not pay for numpy
 from importlib import import_module
 
 _EXPORTS = {
-    "NoteIndex": "index", "BuildReport": "index", "FigureHit": "index",
+    "NoteIndex": "index", "BuildReport": "build", "FigureHit": "index",
     "Chunk": "records", "Figure": "records", "Hit": "records", "Page": "records",
     "NotesearchError": "errors", "IndexNotFound": "errors", "IndexMismatch": "errors",
-    "IndexBusy": "errors", "NotesNotFound": "errors", "PdfUnreadable": "errors",
+    "IndexBusy": "errors", "IndexUnwritable": "errors", "NotesNotFound": "errors",
+    "PdfUnreadable": "errors",
     "BadQuery": "errors", "BadEvalFile": "errors",
 }
 __all__ = sorted(_EXPORTS)

@@ -13,11 +13,16 @@ class IndexNotFound(NotesearchError):
 
 
 class IndexMismatch(NotesearchError):
-    """The index was built by another format version or another model."""
+    """The index was built by another format version or another model, or is damaged."""
 
 
 class IndexBusy(NotesearchError):
     """Another process holds the write lock of the index."""
+
+
+class IndexUnwritable(NotesearchError):
+    """The index folder cannot be written (disk full, no permission, not a folder); the
+    previous index still answers."""
 
 
 class NotesNotFound(NotesearchError):

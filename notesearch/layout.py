@@ -7,6 +7,7 @@
       figures/ ab/<sha256>.png   content-addressed, shared by all generations
       models/            the embedding model exported to ONNX, for fast queries
       ocr-cache.db       OCR text by image hash
+      build.log          full tracebacks of files a build skipped (the terminal gets one line)
       renders/           rendered pages for the web view
       .lock              held (flock) by the one process that builds
 
@@ -24,7 +25,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import IndexBusy
+from .errors import IndexBusy, IndexUnwritable
 
 DB_NAME = "notes.db"
 VECTORS_NAME = "vectors.faiss"
@@ -43,6 +44,7 @@ class IndexDir:
 
     @property
     def models_dir(self) -> Path:
+        """The model export when the user cache is read-only, or from before it (`models.py`)."""
         return self.root / "models"
 
     @property
@@ -53,20 +55,35 @@ class IndexDir:
     def renders_dir(self) -> Path:
         return self.root / "renders"
 
+    @property
+    def log(self) -> Path:
+        return self.root / "build.log"
+
     def current(self) -> Path | None:
-        """The live generation folder, or None when nothing was ever built."""
+        """The live generation folder, or None when there is no complete one."""
         try:
             name = (self.root / "CURRENT").read_text().strip()
-        except (FileNotFoundError, NotADirectoryError):
+        except (OSError, UnicodeDecodeError):  # missing, a file in place of the folder, garbage
+            return None
+        if not name.startswith("gen-") or "/" in name:
             return None
         generation = self.root / name
-        return generation if (generation / DB_NAME).exists() else None
+        complete = all((generation / f).is_file() for f in (DB_NAME, VECTORS_NAME))
+        return generation if complete else None
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the one-writer lock, or raise IndexBusy naming the PID that holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if self.root.exists() and not self.root.is_dir():
+            raise IndexUnwritable(f"{self.root} is a file, not an index folder; pass --index "
+                                  "a folder (new or an existing index)")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexUnwritable(f"cannot write the index folder {self.root} "
+                                  f"({exc.strerror or exc}); pass --index a folder you can "
+                                  "write") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,10 +102,18 @@ class IndexDir:
 
     def new_temp(self) -> Path:
         """A fresh folder to build the next generation in (the caller holds the lock)."""
-        temp = self.root / f".tmp-{os.getpid()}"
-        shutil.rmtree(temp, ignore_errors=True)
+        self.drop_temp()
+        temp = self._temp
         temp.mkdir(parents=True)
         return temp
+
+    def drop_temp(self) -> None:
+        """Remove this process's unfinished generation, if any (a build failed or ended)."""
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+    @property
+    def _temp(self) -> Path:
+        return self.root / f".tmp-{os.getpid()}"
 
     def commit(self, temp: Path) -> Path:
         """Make `temp` the live generation: durable files, rename, atomic pointer swap."""

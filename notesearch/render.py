@@ -48,8 +48,18 @@ def print_status(info: dict) -> None:
         f"model {info['model']} ({info['dimension']} dims), {info['passages']} passages, "
         f"{info['size_bytes'] / 1e6:.1f} MB, built {info['built_at']}")
     if info["figures_ocr_pending"]:
-        console.print(f"{info['figures_ocr_pending']} figures not yet OCR'd: run "
-                      "`notesearch index` again to finish")
+        from pathlib import Path
+
+        from .hints import index_command
+
+        if info["ocr"] == "off":
+            console.print(f"{info['figures_ocr_pending']} figures not OCR'd (built with "
+                          "--no-ocr); to read the text in them run "
+                          f"`{escape(index_command(Path(info['index']), info['notes_dir']))}`")
+        else:
+            console.print(f"{info['figures_ocr_pending']} figures not yet OCR'd: run "
+                          f"`{escape(index_command(Path(info['index']), info['notes_dir']))}` "
+                          "to finish")
 
 
 def print_eval(result: dict) -> None:

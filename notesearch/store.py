@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexMismatch
 from .records import Chunk, Figure
 
 
@@ -119,7 +118,10 @@ FORMAT_VERSION = len(MIGRATIONS)
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        # as_uri() percent-encodes the path: a folder named with '#', '?' or '%' would otherwise
+        # cut the URI short and open (and create!) another file.
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                             check_same_thread=False)
     else:
         db = sqlite3.connect(path, check_same_thread=False)
         db.execute("PRAGMA journal_mode = DELETE")
@@ -143,24 +145,27 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return done
 
 
-def check_format(db: sqlite3.Connection, where: Path, upgrading: bool = False) -> None:
-    """Refuse an index whose schema this version of notesearch does not read.
+def format_state(db: sqlite3.Connection) -> str:
+    """How this database relates to the schema this version of notesearch knows.
 
-    A build (`upgrading`) accepts an older schema, which it migrates in its copy.
+    Returns "current"; "older" (fewer migrations: a build upgrades it in its copy); "newer"
+    (written by a later notesearch); "foreign" (a SQLite database, but not a notesearch index);
+    or "damaged" (not a readable database at all).
     """
     try:
-        applied = [row[0] for row in db.execute("SELECT name FROM _migrations")]
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if not {"_migrations", "meta"} <= tables:
+            return "foreign"
+        applied = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+        db.execute("SELECT count(*) FROM meta").fetchone()
     except sqlite3.DatabaseError:
-        applied = []
+        return "damaged"
     known = [m.__name__ for m in MIGRATIONS]
-    if applied != known[: len(applied)] or len(applied) > len(known):
-        raise IndexMismatch(
-            f"the index at {where} was written by another version of notesearch; "
-            "rebuild it with `notesearch index NOTES_DIR --rebuild`")
-    if len(applied) < len(known) and not upgrading:
-        raise IndexMismatch(
-            f"the index at {where} uses an older format; run `notesearch index NOTES_DIR` to "
-            "upgrade it")
+    if applied == known:
+        return "current"
+    if applied == known[: len(applied)]:
+        return "older"
+    return "newer"
 
 
 def now() -> str:

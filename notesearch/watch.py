@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .build import BuildReport, find_pdfs, warn_on_stderr
 from .errors import IndexBusy, NotesearchError, NotesNotFound
 from .extract import Warn
-from .index import BuildReport, NoteIndex, find_pdfs, warn_on_stderr
+from .index import NoteIndex
 
 Stamp = tuple[int, int]  # (size in bytes, mtime in ns)
 Snapshot = dict[str, Stamp]  # relative PDF name -> stamp

@@ -13,7 +13,7 @@ import pytest
 from notesearch import NoteIndex
 from notesearch.embed import TorchEmbedder
 from notesearch.evaluate import load_queries
-from notesearch.index import query_embedder
+from notesearch.models import query_embedder
 
 QUERIES = [
     "dropout", "What is batch normalization?", "why initialise weights randomly",

@@ -1,0 +1,432 @@
+"""Building an index: one run of `NoteIndex.build`, from a notes folder to a committed generation.
+
+The build owns the write side: finding the PDFs, reading each one behind its own fault barrier
+(a bad file costs that file, never the build), embedding only what changed, the two atomic
+commits (text first, so search works while OCR runs; then the figures' OCR text), and garbage
+collection. Only faults of the index itself (disk full, no permission) end a build, and then the
+previous generation keeps answering.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import hints, layout, store, vectors
+from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
+from .courses import COURSES, recognise_course
+from .embed import DEFAULT_MODEL, Embedder
+from .errors import IndexMismatch, IndexUnwritable, NotesearchError, NotesNotFound, PdfUnreadable
+from .extract import FigureCounts, Warn, extract_figures, iter_pages, open_pdf, pdf_title
+from .models import build_embedder
+from .progress import bar
+from .records import Chunk, Figure, Page
+
+
+def warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class BuildReport:
+    """What one `index` run did, for the summary line and `--json`."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    passages_embedded: int = 0
+    figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    figures_ocr_read: int = 0
+    figures_ocr_pending: int = 0
+    seconds: float = 0.0
+    ocr: bool = True
+    log: str = ""  # where the tracebacks of skipped files are, when any file was skipped
+
+    def summary(self) -> str:
+        line = (f"added {len(self.added)}, updated {len(self.updated)}, "
+                f"removed {len(self.removed)}, unchanged {len(self.unchanged)}; "
+                f"embedded {self.passages_embedded} passages")
+        if self.figures_ocr_read:
+            line += f"; OCR read {self.figures_ocr_read} figures"
+        if not self.ocr:
+            line += "; figures not OCR'd (--no-ocr)"
+        if self.failed:
+            line += f"; {len(self.failed)} skipped (reasons above)"
+        return f"{line} ({self.seconds:.1f} s)"
+
+
+@dataclass
+class _Read:
+    """Everything taken from one PDF before anything is written."""
+
+    pages: list[Page]
+    figures: list[Figure]
+    chunks: list[Chunk]
+    title: str
+    counts: FigureCounts
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_pdfs(notes_dir: Path, warn: Warn, skipped: dict[str, str] | None = None
+              ) -> dict[str, Path]:
+    """Every PDF under `notes_dir` by its relative name; symlinked folders are not followed.
+
+    A `.pdf` that is no regular file (a broken link, a link loop, a pipe) is warned about and,
+    when `skipped` is given, recorded there with its reason.
+    """
+    if not notes_dir.exists():
+        raise NotesNotFound(f"notes folder {notes_dir} does not exist")
+    if not notes_dir.is_dir():
+        raise NotesNotFound(f"{notes_dir} is not a folder; pass the folder that holds your PDFs")
+    found: dict[str, Path] = {}
+    for folder, subfolders, files in os.walk(notes_dir, onerror=lambda e: warn(str(e))):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.lower().endswith(".pdf") and not name.startswith("."):
+                relative = path.relative_to(notes_dir).as_posix()
+                if not path.is_file():
+                    reason = f"{relative}: broken link, link loop or not a regular file"
+                    warn(f"skipped {reason}")
+                    if skipped is not None:
+                        skipped[relative] = reason
+                    continue
+                found[relative] = path
+    if not found:
+        raise NotesNotFound(f"no PDF files in {notes_dir}")
+    return found
+
+
+def index_fault(exc: BaseException, root: Path) -> bool:
+    """Whether `exc` is the index's own fault (its disk or folder), not the PDF's."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    root = root.resolve()
+    for name in (exc.filename, exc.filename2):
+        if name and Path(os.fsdecode(name)).resolve().is_relative_to(root):
+            return True
+    return False
+
+
+class Builder:
+    """One run of `NoteIndex.build`, holding the write lock throughout."""
+
+    def __init__(self, notes_dir: Path, index_dir: Path, model: str | None, ocr: bool,
+                 rebuild: bool, progress: bool, warn: Warn) -> None:
+        self.notes_dir = notes_dir
+        self.dir = layout.IndexDir(index_dir)
+        self.requested_model = model
+        self.ocr = ocr
+        self.rebuild = rebuild
+        self.progress = progress
+        self.warn = warn
+        self.report = BuildReport(ocr=ocr)
+        self._embedder: Embedder | None = None
+        self.upgraded = False  # an older index format was migrated: commit even if no PDF changed
+
+    def run(self) -> BuildReport:
+        started = time.perf_counter()
+        pdfs = find_pdfs(self.notes_dir, self.warn, self.report.failed)
+        with self.dir.write_lock():
+            try:
+                self.model_name = self._choose_model()
+                self._text_phase(pdfs)
+                if self.ocr:
+                    self._ocr_phase()
+                self._collect_garbage()
+            except NotesearchError:
+                raise
+            except Exception as exc:
+                if not index_fault(exc, self.dir.root):
+                    raise
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise IndexUnwritable(
+                    f"could not write the index at {self.dir.root} ({reason}); the previous "
+                    "index still answers. Free some disk space or pass --index a folder you can "
+                    "write, then run the same command again") from exc
+            finally:
+                self.dir.drop_temp()
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = build_embedder(self.model_name, self.dir)
+        return self._embedder
+
+    def _choose_model(self) -> str:
+        live = self.dir.current()
+        if live is None or self.rebuild:
+            return self.requested_model or DEFAULT_MODEL
+        db = store.connect(live / layout.DB_NAME, readonly=True)
+        try:
+            state = store.format_state(db)
+            meta = store.get_meta(db) if state in ("current", "older") else {}
+        finally:
+            db.close()
+        if state not in ("current", "older") or not meta.get("model"):
+            raise IndexMismatch(hints.index_problem(self.dir.root, state, self.notes_dir))
+        built_with = meta["model"]
+        if self.requested_model and self.requested_model != built_with:
+            raise IndexMismatch(
+                f"the index at {self.dir.root} was built with model {built_with!r}; extending it "
+                f"with {self.requested_model!r} would mix vector spaces. Rebuild it with `"
+                + hints.index_command(self.dir.root, self.notes_dir, "--model",
+                                      self.requested_model, "--rebuild") + "`")
+        return built_with
+
+    # --------------------------------------------------------------- generations
+
+    def _begin(self, fresh: bool = False) -> tuple[Path, sqlite3.Connection]:
+        """A temporary copy of the live generation's database (or an empty one) to change."""
+        temp = self.dir.new_temp()
+        db = store.connect(temp / layout.DB_NAME)
+        live = self.dir.current()
+        if live is not None and not fresh:
+            source = store.connect(live / layout.DB_NAME, readonly=True)
+            source.backup(db)
+            source.close()
+        if store.migrate(db) and live is not None and not fresh:
+            print("notice: upgrading the index to this version's format", file=sys.stderr)
+            self.upgraded = True
+        return temp, db
+
+    def _commit(self, temp: Path, db: sqlite3.Connection) -> None:
+        meta = store.get_meta(db)
+        dim = int(meta["dim"]) if "dim" in meta else self.embedder.dim
+        count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        index = vectors.build(dim, count, store.iter_vectors(db, dim))
+        vectors.save(index, temp / layout.VECTORS_NAME)
+        with db:
+            store.set_meta(db, model=self.model_name, dim=str(dim),
+                           format_version=str(store.FORMAT_VERSION),
+                           chunker_version=str(CHUNKER_VERSION), built_at=store.now(),
+                           notes_dir=str(self.notes_dir.resolve()),
+                           ocr="on" if self.ocr else "off")
+        db.close()
+        self.dir.commit(temp)
+
+    # --------------------------------------------------------------- phase 1: text
+
+    def _text_phase(self, pdfs: dict[str, Path]) -> None:
+        temp, db = self._begin(fresh=self.rebuild)
+        if store.get_meta(db).get("chunker_version", str(CHUNKER_VERSION)) != str(CHUNKER_VERSION):
+            print("notice: this version cuts or embeds passages differently; every PDF is "
+                  "re-read", file=sys.stderr)
+            store.clear(db)
+        old = store.documents(db)
+        for name in sorted(set(old) - set(pdfs)):
+            store.delete_document(db, old[name]["id"])
+            self.report.removed.append(name)
+        cache = self._ocr_cache()
+        with bar("reading", len(pdfs), "PDFs", self.progress) as shown:
+            for name, path in pdfs.items():
+                self._bring_up_to_date(db, name, path, old.get(name), cache)
+                shown.update()
+        cache.close()
+        db.commit()
+        changed = self.report.added or self.report.updated or self.report.removed
+        if changed or self.upgraded or self.dir.current() is None or self.rebuild:
+            self._commit(temp, db)
+        else:
+            db.close()
+
+    def _bring_up_to_date(self, db: sqlite3.Connection, name: str, path: Path,
+                          previous: sqlite3.Row | None, cache) -> None:
+        """Index one PDF if it is new or changed; any fault of the file skips it alone."""
+        try:
+            sha = file_sha256(path)
+            if previous is not None and previous["sha256"] == sha:
+                self.report.unchanged.append(name)
+                return
+            read = self._read(path)
+        except PdfUnreadable as exc:
+            self._fail(name, str(exc))
+            return
+        except NotesearchError:
+            raise
+        except Exception as exc:  # the fault barrier: whatever a PDF makes a library raise
+            if index_fault(exc, self.dir.root):
+                raise
+            self._fail(name, f"{name}: could not be read ({type(exc).__name__}: "
+                             f"{_one_line(exc)})", exc)
+            return
+        self._store(db, name, path, sha, previous, read, cache)
+        (self.report.updated if previous is not None else self.report.added).append(name)
+
+    def _fail(self, name: str, reason: str, exc: BaseException | None = None) -> None:
+        self.report.failed[name] = reason
+        self.warn(f"skipped {reason}")
+        if exc is not None:
+            self._log(name, exc)
+
+    def _log(self, name: str, exc: BaseException) -> None:
+        """The full traceback, for a bug report; the terminal only gets the one-line reason."""
+        try:
+            with self.dir.log.open("a", encoding="utf-8") as log:
+                log.write(f"--- {store.now()} {name}\n")
+                log.write("".join(traceback.format_exception(exc)))
+            self.report.log = str(self.dir.log)
+        except OSError:
+            pass  # a log that cannot be written must not cost the file a second time
+
+    def _read(self, path: Path) -> _Read:
+        """Pages, figures and passages of one PDF; raises whatever the PDF makes libraries raise."""
+        reader = open_pdf(path)
+        counts = FigureCounts()
+        seen: set[str] = set()
+        pages, figures = [], []
+        for page, pdf_page in iter_pages(reader, path, self.warn):
+            pages.append(page)
+            if pdf_page is not None:
+                figures.extend(extract_figures(pdf_page, page.number, path, self.dir.figures_dir,
+                                               seen, counts, self.warn))
+        course = recognise_course(path.name)
+        title = COURSES[course] if course else pdf_title(reader, path)
+        return _Read(pages, figures, chunk_pages(pages), title, counts)
+
+    def _store(self, db: sqlite3.Connection, name: str, path: Path, sha: str,
+               previous: sqlite3.Row | None, read: _Read, cache) -> None:
+        ocr_texts = cache.get([f.sha256 for f in read.figures]) if self.ocr else {}
+        figure_chunks = [[*figure_passages(ocr_texts.get(f.sha256, ""), f.page)]
+                         for f in read.figures]
+        all_chunks = read.chunks + [c for per_figure in figure_chunks for c in per_figure]
+        vectors = self._vectors(db, all_chunks)  # before the old rows go: they are reused
+        course = recognise_course(path.name)
+        with db:
+            if previous is not None:
+                store.delete_document(db, previous["id"])
+            doc_id = store.add_document(
+                db, name=name, path=str(path.resolve()), sha256=sha, course=course,
+                title=read.title, pages=len(read.pages), size=path.stat().st_size)
+            store.add_pages(db, doc_id, [(p.number, p.text) for p in read.pages])
+            figure_ids: list[int | None] = [None] * len(read.chunks)
+            for figure, passages in zip(read.figures, figure_chunks, strict=True):
+                figure_id = store.add_figure(db, doc_id, figure,
+                                             ocr_done=figure.sha256 in ocr_texts)
+                figure_ids += [figure_id] * len(passages)
+            store.add_chunks(db, doc_id, all_chunks, vectors, figure_ids)
+        self.report.figures[name] = vars(read.counts)
+
+    def _vectors(self, db: sqlite3.Connection, chunks: list[Chunk]) -> np.ndarray:
+        """Vectors of these passages, computing only those no earlier build computed."""
+        hashes = [store.text_hash(c.embedded_text) for c in chunks]
+        known = store.known_vectors(db, hashes)
+        todo = sorted({h: c.embedded_text for h, c in zip(hashes, chunks, strict=True)
+                       if h not in known}.items())
+        if todo:
+            fresh = self.embedder.encode([t for _, t in todo], progress=self.progress)
+            known.update({h: v.tobytes() for (h, _), v in zip(todo, fresh, strict=True)})
+            self.report.passages_embedded += len(todo)
+        if not hashes:  # a scan without OCR, a PDF without pages
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([np.frombuffer(known[h], dtype=np.float32) for h in hashes])
+
+    # --------------------------------------------------------------- phase 2: OCR
+
+    def _ocr_cache(self):
+        from .ocr import OcrCache
+
+        return OcrCache(self.dir.ocr_cache)
+
+    def _ocr_phase(self) -> None:
+        from .ocr import read_figures
+
+        live = self.dir.current()
+        db = store.connect(live / layout.DB_NAME, readonly=True)
+        pending = db.execute(
+            "SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+        db.close()
+        if not pending:
+            return
+        cache = self._ocr_cache()
+        images = {r["sha256"]: self.dir.root / r["path"] for r in pending}
+        texts = cache.get(list(images))
+        todo = {sha: path for sha, path in images.items() if sha not in texts}
+        self.report.figures_ocr_pending = len(todo)
+        try:
+            for sha, text in read_figures(todo, cache, self.progress):
+                texts[sha] = text
+                self.report.figures_ocr_read += 1
+        finally:
+            cache.close()
+        temp, db = self._begin()
+        rows = db.execute("SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")
+        by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
+        done = []
+        for row in rows.fetchall():
+            chunks, ids = by_doc.setdefault(row["doc_id"], ([], []))
+            for chunk in figure_passages(texts[row["sha256"]], row["page"]):
+                chunks.append(chunk)
+                ids.append(row["id"])
+            done.append(row["id"])
+        with db:
+            for doc_id, (chunks, ids) in by_doc.items():
+                store.add_chunks(db, doc_id, chunks, self._vectors(db, chunks), ids)
+            db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
+        self._commit(temp, db)
+
+    def _collect_garbage(self) -> None:
+        """Delete figures and rendered pages that no generation on disk refers to any more
+        (their PDFs were removed or changed). A generation that cannot be read (a damaged one
+        left from before a --rebuild) keeps nothing alive."""
+        figures: set[str] = set()
+        documents: set[str] = set()
+        for generation in self.dir.root.glob("gen-*"):
+            try:
+                db = store.connect(generation / layout.DB_NAME, readonly=True)
+            except sqlite3.Error:
+                continue
+            try:
+                figures.update(r[0] for r in db.execute("SELECT path FROM figures"))
+                documents.update(r[0] for r in db.execute("SELECT sha256 FROM documents"))
+            except sqlite3.Error:
+                continue
+            finally:
+                db.close()
+        for png in self.dir.figures_dir.glob("*/*.png"):
+            if png.relative_to(self.dir.root).as_posix() not in figures:
+                png.unlink(missing_ok=True)
+        for png in self.dir.renders_dir.glob("*/*.png"):  # named <document sha256>-p<n>-...
+            if png.name.split("-", 1)[0] not in documents:
+                png.unlink(missing_ok=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] + "…" if len(text) > 200 else text
+
+
+def figure_passages(ocr_text: str, page: int) -> Iterator[Chunk]:
+    """A figure's OCR lines as passages; the first line is usually the slide title."""
+    lines = [line for line in ocr_text.split("\n") if line.strip()]
+    if not lines:
+        return
+    words = " ".join(lines).split()
+    for start in range(0, len(words), MAX_WORDS):
+        yield Chunk(text=" ".join(words[start:start + MAX_WORDS]), page=page, page_end=page,
+                    kind="figure", heading=lines[0])
