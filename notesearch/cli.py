@@ -2,11 +2,16 @@
 
 Only typer is imported at start-up; numpy, FAISS, ONNX Runtime and PyTorch load inside the
 commands that need them, so `--help` and `status` answer at once.
+
+Exit codes: 0 done; 1 an error the message explains (bad input, no index, ...); 2 a usage
+error (unknown option, value out of range); 3 `index` finished but skipped some files;
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from enum import StrEnum
@@ -18,21 +23,33 @@ from typer.core import TyperGroup
 
 from .errors import NotesearchError
 
+EXIT_ERROR = 1
+EXIT_SKIPPED = 3
+EXIT_INTERRUPTED = 130
+
 
 class _Commands(TyperGroup):
-    """Turns every user error into one red line and exit status 1, in one place."""
+    """Turns every error into one red line and a non-zero exit status, in one place."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except NotesearchError as exc:
-            typer.secho(f"Error: {exc}", fg="red", err=True)
-            raise typer.Exit(1) from None
+            _error(str(exc))
+        except OSError as exc:  # a file or folder the user named (or the disk) said no
+            _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+def _error(message: str) -> None:
+    typer.secho(f"Error: {message}", fg="red", err=True)
+    raise typer.Exit(EXIT_ERROR)
 
 
 app = typer.Typer(
     cls=_Commands,
     help="Search your PDF study notes offline; every answer is cited by course and page.",
+    epilog="Exit codes: 0 done, 1 error (the message says what to do), 2 usage error, "
+    "3 index finished but skipped files, 130 interrupted.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 
@@ -46,13 +63,14 @@ class Mode(StrEnum):
 IndexDir = Annotated[Path, typer.Option(
     "--index", envvar="NOTESEARCH_INDEX", help="Index folder.", show_default=True)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-TopK = Annotated[int, typer.Option("-k", "--top", help="How many results.")]
-Course = Annotated[int | None, typer.Option("--course", "-c", help="Only this course (1-5).")]
+TopK = Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")]
+Course = Annotated[int | None, typer.Option("--course", "-c", min=1, max=5,
+                                            help="Only this course (1-5).")]
 ModeOpt = Annotated[Mode, typer.Option("--mode", help="Ranking: hybrid, dense or lexical.")]
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="sentence-transformers model name or path (default: the index's, or "
     "the packaged all-MiniLM-L6-v2 for a new index).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 
 
 def main() -> None:
@@ -62,7 +80,14 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("Interrupted; the index is as it was before this command.", fg="red",
                     err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug in notesearch: one line here, the traceback on request
+        if os.environ.get("NOTESEARCH_DEBUG"):
+            raise
+        typer.secho(f"Error: unexpected {type(exc).__name__}: {exc}. This is a bug in "
+                    "notesearch; run again with NOTESEARCH_DEBUG=1 to see the traceback, and "
+                    "please report it", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 @app.command()
@@ -84,7 +109,7 @@ def index(
     """
     from .index import NoteIndex
 
-    progress = not quiet and not json_out and sys.stderr.isatty()
+    progress = not quiet
     report = NoteIndex.build(notes_dir, index_dir, model=model, ocr=not no_ocr,
                              rebuild=rebuild, progress=progress)
     _print_report(report, json_out)
@@ -94,7 +119,7 @@ def index(
         watch_notes(notes_dir, index_dir, model=model, ocr=not no_ocr,
                     on_report=lambda r: _print_report(r, json_out))
     if report.failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 def _print_report(report, json_out: bool) -> None:
@@ -174,7 +199,7 @@ def status(index_dir: IndexDir = Path("index"), json_out: JsonFlag = False) -> N
 @app.command(name="eval")
 def evaluate(
     queries: Annotated[Path, typer.Argument(help="Labelled queries, one JSON object a line.")],
-    k: Annotated[int, typer.Option("-k", help="Cut-off for the ranked lists.")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, help="Cut-off for the ranked lists.")] = 10,
     mode: ModeOpt = Mode.hybrid,
     index_dir: IndexDir = Path("index"),
     json_out: JsonFlag = False,
@@ -189,6 +214,9 @@ def evaluate(
 
     with NoteIndex.open(index_dir) as notes:
         result = evaluate_file(notes, queries, k=k, mode=mode.value)
+    for name in result["missing_files"]:
+        typer.secho(f"warning: {name} is labelled in {queries} but not in the index at "
+                    f"{index_dir}; its queries score 0", fg="yellow", err=True)
     if json_out:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -201,7 +229,8 @@ def evaluate(
 def serve(
     index_dir: IndexDir = Path("index"),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    port: Annotated[int, typer.Option(min=0, max=65535,
+                                      help="Port to listen on (0: any free port).")] = 8765,
     open_browser: Annotated[bool, typer.Option("--open", help="Open a browser tab.")] = False,
 ) -> None:
     """Serve a local web page to search the notes and see each hit on its page.

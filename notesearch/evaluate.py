@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from .errors import BadEvalFile
+from .errors import BadEvalFile, BadQuery
 from .records import Hit
 
 BASELINES = {"baseline BM25": "lexical", "baseline dense": "dense", "baseline RRF": "rrf"}
@@ -73,8 +73,16 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def evaluate_file(index, path: Path, k: int = 10, mode: str = "hybrid") -> dict:
-    """Run every labelled query with `mode`, the other modes and the baselines; one table."""
+    """Run every labelled query with `mode`, the other modes and the baselines; one table.
+
+    `missing_files` lists labelled files the index does not hold: their queries cannot score,
+    which usually means the wrong index or notes folder, not a bad ranker.
+    """
+    if k < 1:
+        raise BadQuery(f"k must be at least 1, not {k}")
     queries = load_queries(path)
+    indexed = {PurePosixPath(d["file"]).name for d in index.status()["documents"]}
+    missing = sorted({name for q in queries for name, _ in q["relevant"]} - indexed)
     rankers = {mode: mode, **{m: m for m in ("hybrid", "dense", "lexical") if m != mode},
                **BASELINES}
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -90,4 +98,5 @@ def evaluate_file(index, path: Path, k: int = 10, mode: str = "hybrid") -> dict:
                 misses.append({"id": query["id"], "query": query["query"]})
         table[label] = {kind: _mean(rows) for kind, rows in sorted(
             by_kind.items(), key=lambda kv: (kv[0] != "all", kv[0]))}
-    return {"queries": len(queries), "k": k, "mode": mode, "rankers": table, "misses": misses}
+    return {"queries": len(queries), "k": k, "mode": mode, "rankers": table, "misses": misses,
+            "missing_files": missing}

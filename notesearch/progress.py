@@ -1,9 +1,10 @@
 """Progress of long work on stderr: a bar on a terminal, plain lines anywhere else.
 
 A first build runs for minutes. In a CI log, under nohup or cron, or in a pipe, a bar would be
-one endless line of carriage returns, and silence looks like a hang; so off a terminal each
-phase prints a plain line when it starts, at most every `INTERVAL` seconds while it runs, and
-when it ends. `--quiet` turns both off.
+one endless line of carriage returns, and silence looks like a hang; so off a terminal a phase
+that runs longer than `INTERVAL` seconds prints a plain line every `INTERVAL` seconds and one
+when it ends (short phases, such as embedding one small PDF, stay silent). `--quiet` turns both
+off.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class _Lines(_Silent):
         self.stream, self.interval = stream, interval
         self.done = 0
         self.started = self.said = time.monotonic()
-        self._say("")
+        self.spoken = False
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -58,11 +59,16 @@ class _Lines(_Silent):
             self._say(f" ({now - self.started:.0f} s)")
 
     def close(self) -> None:
-        self._say(f", done in {time.monotonic() - self.started:.0f} s")
+        if self.spoken:
+            self._say(f", done in {time.monotonic() - self.started:.0f} s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _say(self, tail: str) -> None:
         print(f"notesearch: {self.label} {self.done}/{self.total} {self.unit}{tail}",
               file=self.stream, flush=True)
+        self.spoken = True
 
 
 def bar(label: str, total: int, unit: str, enabled: bool, stream: TextIO | None = None,
