@@ -2,10 +2,15 @@
 
 The vectors themselves live in SQLite beside their passages; this file is a search structure
 rebuilt from them at each build, so it can never disagree with the passages it points to.
+
+An exact (flat) index is read without FAISS: importing FAISS costs a cold search about 100 ms of
+CPU, more than the whole scan of a few thousand vectors, so `load` reads FAISS's own file layout
+for that one index type (`FlatVectors`) and leaves every other file to FAISS.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,9 +46,83 @@ def save(index, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
+class FlatVectors:
+    """An exact inner-product index held in numpy: the part of FAISS's interface the index uses
+    (`ntotal`, `reconstruct`), and `search` below."""
+
+    def __init__(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.ids = np.ascontiguousarray(ids[order])
+        self.vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.ids)
+
+    def reconstruct(self, key: int) -> np.ndarray:
+        row = int(np.searchsorted(self.ids, key))
+        if row == len(self.ids) or self.ids[row] != key:
+            raise RuntimeError(f"no vector with id {key}")  # what FAISS raises
+        return self.vectors[row]
+
+    def search(self, query: np.ndarray, k: int, only: np.ndarray | None
+               ) -> list[tuple[int, float]]:
+        rows = None if only is None else np.flatnonzero(np.isin(self.ids, only))
+        matrix = self.vectors if rows is None else self.vectors[rows]
+        ids = self.ids if rows is None else self.ids[rows]
+        # einsum, not `@`: BLAS sums some rows in another order than others, so two passages
+        # with the same vector could score an ulp apart; einsum scores equal rows equally.
+        scores = np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32).reshape(-1))
+        k = min(k, len(scores))
+        if k == 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(k)
+        # Best first; equal scores (passages with the same vector) in a fixed order, by id
+        # descending (FAISS's heap returns such ties in an order of its own).
+        best = best[np.lexsort((-ids[best], -scores[best]))]
+        return [(int(ids[i]), float(scores[i])) for i in best]
+
+
+# FAISS's serialisation of IndexIDMap2 over IndexFlatIP (faiss/impl/index_write.cpp): each index
+# is a fourcc then a header (d, ntotal, two unused int64, is_trained, metric type); the flat
+# index's vectors follow as a count of floats and the floats, then the id map as a count and
+# int64 ids. Inner product is metric type 0.
+_HEADER = struct.Struct("<iqqq?i")
+_COUNT = struct.Struct("<Q")
+
+
+def _read_flat(path: Path) -> FlatVectors | None:
+    """The file as FlatVectors if it is exactly a flat inner-product index with ids, else None
+    (another index type, another layout, or a damaged file: FAISS decides what it is)."""
+    with path.open("rb") as handle:
+        data = handle.read(8 + _HEADER.size)
+        if data[:4] != b"IxM2" or data[-4:] != b"IxFI":  # e.g. HNSW: not read twice
+            return None
+        data += handle.read()
+    offset = 0
+    for fourcc in (b"IxM2", b"IxFI"):
+        if data[offset:offset + 4] != fourcc or len(data) < offset + 4 + _HEADER.size:
+            return None
+        dim, total, _, _, _, metric = _HEADER.unpack_from(data, offset + 4)
+        if metric != 0 or dim <= 0 or total < 0:
+            return None
+        offset += 4 + _HEADER.size
+    floats_at = offset + _COUNT.size
+    ids_at = floats_at + total * dim * 4 + _COUNT.size
+    if (len(data) != ids_at + total * 8 or _COUNT.unpack_from(data, offset)[0] != total * dim
+            or _COUNT.unpack_from(data, ids_at - _COUNT.size)[0] != total):
+        return None
+    vectors = np.frombuffer(data, dtype="<f4", count=total * dim, offset=floats_at)
+    ids = np.frombuffer(data, dtype="<i8", count=total, offset=ids_at)
+    return FlatVectors(vectors.reshape(total, dim), ids)
+
+
 def load(path: Path):
-    """Open an index for querying: one query at a time, so one thread (OpenMP threads only
-    add start-up and contention to a millisecond scan)."""
+    """Open an index for querying: `FlatVectors` for an exact index, else FAISS with one thread
+    (one query at a time: OpenMP threads only add start-up and contention)."""
+    flat = _read_flat(path)
+    if flat is not None:
+        return flat
     import faiss
 
     faiss.omp_set_num_threads(1)
@@ -61,10 +140,12 @@ def search(index, query: np.ndarray, k: int, only: np.ndarray | None = None
     `only` restricts the search to these passage ids (a course filter) inside FAISS, so a
     filter never starves the result list the way filtering afterwards would.
     """
-    import faiss
-
     if index.ntotal == 0 or (only is not None and not len(only)):
         return []
+    if isinstance(index, FlatVectors):
+        return index.search(query, k, only)
+    import faiss
+
     params = None if only is None else faiss.SearchParameters(
         sel=faiss.IDSelectorBatch(np.ascontiguousarray(only, dtype=np.int64)))
     scores, ids = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal),
