@@ -180,7 +180,7 @@ def _read_all(images: dict[str, Path], workers: int,
 
     A dead worker breaks its whole pool, and which image it held is unknown; but a pool hands
     out images in order, at most 2 x workers + 1 at a time, so it was one of the first that
-    many unfinished. Each of those gets a pool of its own, the rest a fresh shared pool: the
+    many unfinished. Those are read again one at a time, the rest by a fresh shared pool: the
     image that kills its worker is the only one lost.
     """
     queue = list(images.items())
@@ -193,9 +193,22 @@ def _read_all(images: dict[str, Path], workers: int,
         if left:
             warn(f"an OCR worker died; retrying the {len(left)} figures it left unread")
         suspects, queue = left[:2 * workers + 1], left[2 * workers + 1:]
-        for sha, path in suspects:
-            alone = list(_run_pool({sha: path}, 1))
-            yield alone[0] if alone else (sha, None, "its OCR worker died")
+        yield from _one_at_a_time(suspects)
+
+
+def _one_at_a_time(images: list[tuple[str, Path]]) -> Iterator[tuple[str, str | None, str]]:
+    """Each image alone in a one-worker pool, so a worker's death names the image it held."""
+    while images:
+        with ocr_pool(1) as pool:
+            while images:
+                (sha, path), images = images[0], images[1:]
+                try:
+                    result = pool.submit(_read, sha, str(path)).result()
+                except BrokenProcessPool:
+                    result = None
+                yield result or (sha, None, "its OCR worker died")
+                if result is None:
+                    break
 
 
 def _run_pool(todo: dict[str, Path], workers: int) -> Iterator[tuple[str, str | None, str]]:
