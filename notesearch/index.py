@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hints, layout, lexical, rank, store, vectors
+from . import answer, hints, layout, lexical, rank, store, vectors
 from .build import Builder, BuildReport, warn_on_stderr
 from .courses import COURSES, course_label
 from .embed import Embedder
@@ -157,8 +157,11 @@ class NoteIndex:
             dense, lexical_hits,
             {i: (r["doc_id"], r["page"], r["page_end"], r["kind"]) for i, r in info.items()},
             self._cosines(query_vector, info), mode=mode, k=k, page_bm25=page_bm25)
-        return [self._hit(n, scored, info[scored.chunk_id])
-                for n, scored in enumerate(ranked, start=1)]
+        rows = [info[scored.chunk_id] for scored in ranked]
+        answers = self.answers(query, rows, query_vector)
+        return [self._hit(n, scored, row, text)
+                for n, (scored, row, text) in enumerate(zip(ranked, rows, answers, strict=True),
+                                                        start=1)]
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose text best answers `query`, for opening the slide itself."""
@@ -190,6 +193,31 @@ class NoteIndex:
         stored = np.vstack([self.vectors.reconstruct(i) for i in ids])
         return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
 
+    def answers(self, query: str, passages: list[sqlite3.Row],
+                query_vector: np.ndarray | None = None) -> list[str]:
+        """For each passage, the 1-3 sentences of its page that best answer `query` (see
+        answer.py): each hit's `answer`, and what the page view marks. `search` passes the
+        query vector it already has."""
+        if query_vector is None:
+            query_vector = self.embedder.encode([query_for_embedding(query)])[0]
+        return answer.best_answers([self._evidence(p, query_vector) for p in passages], query)
+
+    def _evidence(self, passage: sqlite3.Row, query_vector: np.ndarray) -> answer.Evidence:
+        """A figure's answer comes from its OCR text; a passage's from its pages' prose, with
+        the cosine of every passage on them."""
+        if passage["kind"] == "figure":
+            return answer.Evidence(passage["text"])
+        where = (passage["doc_id"], passage["page"], passage["page_end"])
+        text = "\n".join(r[0] for r in self.db.execute(
+            "SELECT text FROM pages WHERE doc_id = ? AND number BETWEEN ? AND ? ORDER BY number",
+            where))
+        rows = {r["id"]: r for r in self.db.execute(
+            "SELECT id, text FROM chunks WHERE doc_id = ? AND kind = 'text' AND page <= ? "
+            "AND page_end >= ? ORDER BY id", (where[0], where[2], where[1]))}
+        cosines = self._cosines(query_vector, rows)
+        return answer.Evidence(text, tuple(r["text"] for r in rows.values()),
+                               tuple(cosines[i] for i in rows))
+
     def _allowed_docs(self, course: int | None) -> set[int] | None:
         if course is None:
             return None
@@ -211,7 +239,8 @@ class NoteIndex:
             f"WHERE c.id IN ({marks})", list(ids))
         return {r["id"]: r for r in rows}
 
-    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row) -> Hit:
+    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row, sentences: str
+             ) -> Hit:
         figures = [
             {"path": str(self.dir.root / f["path"]), "page": f["page"], "sha256": f["sha256"]}
             for f in self.db.execute(
@@ -223,7 +252,7 @@ class NoteIndex:
             course_title=COURSES.get(row["course"], row["title"]),
             page=row["page"], page_end=row["page_end"], text=row["text"], kind=row["kind"],
             figures=figures, confident=scored.confident, doc_id=row["doc_id"],
-            chunk_id=row["id"],
+            chunk_id=row["id"], answer=sentences,
         )
 
     # ----------------------------------------------------------------------------- lookups

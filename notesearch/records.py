@@ -62,6 +62,7 @@ class Hit:
     confident: bool = True
     doc_id: int = 0
     chunk_id: int = 0
+    answer: str = ""  # the 1-3 sentences of the page that best answer the query
 
 
 def pages_cited(page: int, page_end: int) -> str:

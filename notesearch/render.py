@@ -8,7 +8,7 @@ from rich.table import Table
 
 from .courses import course_label
 from .records import Hit, pages_cited
-from .snippet import snippet
+from .snippet import shown
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -30,7 +30,7 @@ def print_hits(hits: list[Hit], query: str) -> None:
         console.print(f"[bold]{hit.rank}.[/] [cyan]{hit.score:.3f}[/] "
                       f"{escape(citation(hit))}{kind}{weak}")
         text = "".join(f"[bold yellow]{escape(s)}[/]" if match else escape(s)
-                       for s, match in snippet(hit.text, query))
+                       for s, match in shown(hit.text, hit.answer, query))
         console.print(f"   {text}")
         for figure in hit.figures:
             console.print(f"   [dim]figure p. {figure['page']}: {escape(figure['path'])}[/]")

@@ -9,7 +9,9 @@ from .lexical import terms
 SNIPPET_WORDS = 45
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """A word's first five letters, lower-cased: the prefix two words share when FTS5's
+    stemmer would match them ("normalizing", "normalization")."""
     return word.lower()[:5] if len(word) > 5 else word.lower()
 
 
@@ -19,9 +21,9 @@ def snippet(text: str, query: str, width: int = SNIPPET_WORDS) -> list[tuple[str
     Words match on a shared 5-letter prefix, so "normalizing" marks "normalization" as FTS5's
     stemmer would have matched it.
     """
-    wanted = {_stem(t) for t in terms(query)}
+    wanted = {stem(t) for t in terms(query)}
     words = text.split()
-    flags = [_stem(re.sub(r"\W+", "", w)) in wanted and bool(re.sub(r"\W+", "", w))
+    flags = [stem(re.sub(r"\W+", "", w)) in wanted and bool(re.sub(r"\W+", "", w))
              for w in words]
     start = 0
     if len(words) > width:
@@ -38,3 +40,11 @@ def snippet(text: str, query: str, width: int = SNIPPET_WORDS) -> list[tuple[str
     if window.stop < len(words):
         parts.append((" …", False))
     return [p for p in parts if p[0]]
+
+
+def shown(text: str, answer: str, query: str) -> list[tuple[str, bool]]:
+    """What a hit shows under its citation: its answer sentences whole, query words marked;
+    the passage's best window when the page gave no answer (a page of formulas only)."""
+    if answer:
+        return snippet(answer, query, width=len(answer.split()))
+    return snippet(text, query)
