@@ -1,13 +1,24 @@
-"""Speed and memory: build, incremental no-change build, search latency warm and cold.
+"""Speed: notesearch beside a txtai baseline (hybrid, same model, same page windows), one run.
 
-    python bench/speed.py [--notes ../shared/notes] [--runs 10]
+    python bench/speed.py [--notes ../shared/notes] [--runs 7] [--build-runs 5] [--ocr]
+                          [--before CHECKOUT] [--only cold help warm build] [--workdir DIR]
 
-Each figure is set beside a simple baseline measured in the same run, and the ratio is what to
-read (this machine is noisy):
-- cold CLI search with the ONNX query path vs the same index with it removed (PyTorch +
-  sentence-transformers, i.e. before the fast path);
-- passage embedding at build time with ONNX Runtime vs sentence-transformers;
-- warm in-process search vs a plain BM25-only (lexical) search of the same index.
+Every figure is min / median / max over --runs (or --build-runs) whole measurements, notesearch
+and txtai alternating, and the ratio txtai / notesearch of the medians is what to read (this
+machine is shared and noisy; the load average is printed with the table):
+- cold CLI search: one whole process, `notesearch search QUERY` against `python
+  bench/txtai_baseline.py search INDEX QUERY` (loads the saved txtai index, searches, prints);
+- `notesearch --help`: beside a bare interpreter start (txtai has no command line; the floor
+  is the honest reference);
+- warm API search p50 and p95 over the dev questions, k = 10: `NoteIndex.search` against
+  `Embeddings.search`, both loaded once in this process; one run = every dev question once;
+- first build, text phase (`index --no-ocr` into a fresh folder, the model export already in
+  the user cache) against txtai indexing the same passages; with --ocr, the full build with
+  OCR too (notesearch only: the baseline reads no figures);
+- with --before CHECKOUT, cold search and --help of another checkout (`python -m notesearch`
+  run from its folder) in the same run, for before/after ratios.
+notesearch runs as `python -m notesearch` from this checkout (whatever is installed).
+txtai comes with the optional extra: pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
@@ -21,109 +32,212 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-QUERIES = ["why initialise the weights randomly", "Bayes error", "dropout keep_prob",
-           "exponentially weighted averages", "transfer learning when task B has little data",
-           "beam search", "1x1 convolution", "orthogonalization", "GRU update gate",
-           "mini-batch size"]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BASELINE = [sys.executable, str(HERE / "txtai_baseline.py")]
+# `python -m notesearch` with this checkout first on the path, in the children and here, so a
+# copy of the repository benchmarks its own code whatever is installed in the environment.
+NOTESEARCH = [sys.executable, "-m", "notesearch"]
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+PARTS = ["cold", "help", "warm", "build"]
 
 
-def peak_rss_of(cmd: list[str]) -> tuple[float, int]:
+def run_process(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (MiB) of one child process, from wait4's own accounting."""
     started = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(cmd, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     if status:
-        raise SystemExit(f"{cmd} failed with status {status}")
+        raise SystemExit(f"{cmd} failed with status {status}:\n{errors.decode(errors='replace')}")
     return time.perf_counter() - started, usage.ru_maxrss // 1024
 
 
-def timings(cmd: list[str], runs: int) -> list[float]:
-    return [peak_rss_of(cmd)[0] for _ in range(runs)]
+def spread(values: list[float], unit: str = "ms") -> str:
+    """min / median / max, in ms or s."""
+    scale, digits = (1000, 0) if unit == "ms" else (1, 1)
+    if unit == "ms" and max(values) < 0.1:
+        digits = 1
+    return " / ".join(f"{v * scale:.{digits}f}" for v in
+                      (min(values), statistics.median(values), max(values))) + f" {unit}"
 
 
-def describe(values: list[float]) -> str:
-    return (f"median {statistics.median(values) * 1000:.0f} ms, min {min(values) * 1000:.0f}, "
-            f"max {max(values) * 1000:.0f}")
+class Table:
+    """Rows of `measure | notesearch | baseline | baseline / notesearch`."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, ours: list[float], theirs: list[float] | None,
+            unit: str = "ms", baseline_name: str = "") -> None:
+        ratio = statistics.median(theirs) / statistics.median(ours) if theirs else 0.0
+        ratio_cell = f"{ratio:.{1 if ratio >= 1 else 2}f}x" if theirs else ""
+        cell = spread(theirs, unit) if theirs else "n/a"
+        self.rows.append((measure, spread(ours, unit),
+                          f"{cell} ({baseline_name})" if baseline_name else cell, ratio_cell))
+
+    def note(self, measure: str, value: str) -> None:
+        self.rows.append((measure, value, "", ""))
+
+    def print(self) -> None:
+        print("| measure | notesearch min / median / max | txtai baseline min / median / max "
+              "| baseline / notesearch (medians) |")
+        print("|---|---|---|---|")
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")
+
+
+def alternate(runs: int, first: Callable[[int], float], second: Callable[[int], float]
+              ) -> tuple[list[float], list[float]]:
+    """`runs` measurements of each, interleaved so that load drifts hit both alike."""
+    a, b = [], []
+    for n in range(runs):
+        pair = (first, second) if n % 2 == 0 else (second, first)
+        results = {fn: fn(n) for fn in pair}
+        a.append(results[first])
+        b.append(results[second])
+    return a, b
+
+
+def warm_search(search: Callable[[str], object], queries: list[str], runs: int
+                ) -> tuple[list[float], list[float]]:
+    """Per-run p50 and p95 of one search of each query (seconds)."""
+    search(queries[0])
+    p50s, p95s = [], []
+    for _ in range(runs):
+        samples = []
+        for query in queries:
+            started = time.perf_counter()
+            search(query)
+            samples.append(time.perf_counter() - started)
+        samples.sort()
+        p50s.append(statistics.median(samples))
+        p95s.append(samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))])
+    return p50s, p95s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=Path, default=ROOT.parent / "shared" / "notes")
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--queries", type=Path,
+                        default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    parser.add_argument("--runs", type=int, default=7, help="runs of each search measure")
+    parser.add_argument("--build-runs", type=int, default=5, help="runs of each build")
+    parser.add_argument("--ocr", action="store_true", help="also time full builds with OCR")
+    parser.add_argument("--before", type=Path, help="another checkout to compare with")
+    parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: temp)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS,
+                        help="measure only these (default: all)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="notesearch-speed-"))
-    cli = [sys.executable, "-m", "notesearch"]
-    rows: list[tuple[str, str]] = []
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="notesearch-speed-"))
+    work.mkdir(parents=True, exist_ok=True)
+    queries = [json.loads(line)["query"] for line in args.queries.read_text().splitlines()
+               if line.strip()]
+    table = Table()
 
-    index = work / "index"
-    wall, peak = peak_rss_of([*cli, "index", str(args.notes), "--index", str(index), "--no-ocr",
-                              "-q"])
-    rows.append(("full build, no OCR (fresh, incl. ONNX export)", f"{wall:.1f} s, peak {peak} MiB"))
-    wall, peak = peak_rss_of([*cli, "index", str(args.notes), "--index", str(index), "-q"])
-    rows.append(("OCR phase on top (all figures, 2 workers)", f"{wall:.1f} s, peak {peak} MiB"))
-    wall, peak = peak_rss_of([*cli, "index", str(args.notes), "--index", str(index), "-q",
-                              "--rebuild"])
-    rows.append(("full rebuild with OCR cached", f"{wall:.1f} s, peak {peak} MiB"))
-    wall, peak = peak_rss_of([*cli, "index", str(args.notes), "--index", str(index), "-q"])
-    rows.append(("incremental, nothing changed", f"{wall:.2f} s, peak {peak} MiB"))
+    # The indexes searched below; the first notesearch build also makes the model export if
+    # this machine has none yet, so the timed builds that follow all find it.
+    index, txtai_index = work / "notesearch", work / "txtai"
+    if not (index / "CURRENT").exists():
+        run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(index), "--no-ocr",
+                     "-q"])
+    if not (txtai_index / "config.json").exists():
+        run_process([*BASELINE, "build", str(args.notes), str(txtai_index)])
 
-    help_times = timings([*cli, "--help"], args.runs)
-    rows.append(("cold `notesearch --help`", describe(help_times)))
-    fast = timings([*cli, "search", QUERIES[0], "--index", str(index)], args.runs)
-    slow_index = work / "index-torch"
-    shutil.copytree(index, slow_index, symlinks=True)
-    shutil.rmtree(slow_index / "models")
-    slow = timings([*cli, "search", QUERIES[0], "--index", str(slow_index)], args.runs)
-    rows.append(("cold CLI search, ONNX fast path", describe(fast)))
-    rows.append(("cold CLI search, PyTorch path (before)", describe(slow)))
-    rows.append(("  ratio before/after (median)",
-                 f"{statistics.median(slow) / statistics.median(fast):.1f}x"))
+    def ours_cold(n: int) -> float:
+        return run_process([*NOTESEARCH, "search", queries[n % len(queries)],
+                            "--index", str(index)])[0]
+
+    def txtai_cold(n: int) -> float:
+        return run_process([*BASELINE, "search", str(txtai_index), queries[n % len(queries)]])[0]
+
+    if "cold" in args.only:
+        ours, theirs = alternate(args.runs, ours_cold, txtai_cold)
+        table.add("cold CLI search, whole process", ours, theirs)
+        peaks = [run_process([*NOTESEARCH, "search", queries[0], "--index", str(index)])[1]
+                 for _ in range(3)]
+        table.note("cold CLI search, peak RSS", f"{statistics.median(peaks)} MiB")
+    if "help" in args.only:
+        ours, floor = alternate(
+            args.runs, lambda n: run_process([*NOTESEARCH, "--help"])[0],
+            lambda n: run_process([sys.executable, "-c", "pass"])[0])
+        table.add("`notesearch --help`", ours, floor, baseline_name="bare `python -c pass`")
+
+    if args.before and {"cold", "help"} & set(args.only):
+        before = [sys.executable, "-m", "notesearch"]
+        if "cold" in args.only:
+            ours, old = alternate(
+                args.runs, ours_cold, lambda n: run_process(
+                    [*before, "search", queries[n % len(queries)], "--index", str(index)],
+                    cwd=args.before)[0])
+            table.add("cold CLI search vs --before", ours, old, baseline_name="before")
+        if "help" in args.only:
+            ours, old = alternate(
+                args.runs, lambda n: run_process([*NOTESEARCH, "--help"])[0],
+                lambda n: run_process([*before, "--help"], cwd=args.before)[0])
+            table.add("`--help` vs --before", ours, old, baseline_name="before")
+
+    sys.path[:0] = [str(ROOT), str(HERE)]
+    import txtai_baseline
 
     from notesearch import NoteIndex
 
+    if "warm" in args.only:
+        with NoteIndex.open(index) as notes:
+            ours_p50, ours_p95 = warm_search(lambda q: notes.search(q, k=10), queries,
+                                             args.runs)
+        embeddings = txtai_baseline.load(txtai_index)
+        theirs_p50, theirs_p95 = warm_search(
+            lambda q: txtai_baseline.search(embeddings, q, k=10), queries, args.runs)
+        embeddings.close()
+        table.add(f"warm API search p50 ({len(queries)} dev questions, k=10)", ours_p50,
+                  theirs_p50)
+        table.add("warm API search p95", ours_p95, theirs_p95)
+
+    def ours_build(n: int) -> float:
+        target = work / f"build-{n}"
+        wall = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
+                            "--no-ocr", "-q"])[0]
+        shutil.rmtree(target)
+        return wall
+
+    def txtai_build(n: int) -> float:
+        target = work / f"txtai-build-{n}"
+        wall = run_process([*BASELINE, "build", str(args.notes), str(target)])[0]
+        shutil.rmtree(target)
+        return wall
+
+    if "build" in args.only:
+        ours, theirs = alternate(args.build_runs, ours_build, txtai_build)
+        table.add("first build, text phase (export cached)", ours, theirs, unit="s")
+        ours = [run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(index),
+                             "-q", "--no-ocr"])[0] for _ in range(args.runs)]
+        table.add("incremental build, nothing changed", ours, None)
+
+    if args.ocr:
+        def full_build(n: int) -> float:
+            target = work / f"ocr-build-{n}"
+            wall = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
+                                "-q"])[0]
+            shutil.rmtree(target)
+            return wall
+
+        table.add("first full build with OCR (export cached)",
+                  [full_build(n) for n in range(args.build_runs)], None, unit="s")
+
     with NoteIndex.open(index) as notes:
-        for mode in ("hybrid", "lexical"):
-            notes.search("warm up", mode=mode)
-            samples = []
-            for _ in range(5):
-                for query in QUERIES:
-                    started = time.perf_counter()
-                    notes.search(query, k=5, mode=mode)
-                    samples.append(time.perf_counter() - started)
-            samples.sort()
-            rows.append((f"warm in-process search, {mode}",
-                         f"p50 {statistics.median(samples) * 1000:.1f} ms, "
-                         f"p95 {samples[int(len(samples) * 0.95)] * 1000:.1f} ms"))
-        texts = [r[0] for r in notes.db.execute("SELECT text FROM chunks WHERE kind = 'text'")]
-        status = notes.status()
-    rows.append(("index size on disk (live generation)", f"{status['size_bytes'] / 1e6:.1f} MB"))
-
-    from notesearch.embed import TorchEmbedder
-    from notesearch.index import build_embedder
-    from notesearch.layout import IndexDir
-
-    onnx = build_embedder("all-MiniLM-L6-v2", IndexDir(index))
-    torch_embedder = TorchEmbedder()
-    torch_embedder.encode(texts[:8])
-    onnx.encode(texts[:8])
-    started = time.perf_counter()
-    torch_embedder.encode(texts)
-    torch_s = time.perf_counter() - started
-    started = time.perf_counter()
-    onnx.encode(texts)
-    onnx_s = time.perf_counter() - started
-    rows.append((f"embed {len(texts)} passages, sentence-transformers", f"{torch_s:.1f} s"))
-    rows.append((f"embed {len(texts)} passages, ONNX Runtime", f"{onnx_s:.1f} s"))
-    rows.append(("  ratio", f"{torch_s / onnx_s:.2f}x"))
-
-    print("| measure | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-    print(json.dumps({"workdir": str(work)}))
-    shutil.rmtree(work, ignore_errors=True)
+        table.note("index size on disk (live generation, no OCR)",
+                   f"{notes.status()['size_bytes'] / 1e6:.1f} MB")
+    table.print()
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"{os.getloadavg()[2]:.2f} ({os.cpu_count()} cores)")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
