@@ -1,7 +1,8 @@
 """`notesearch serve`: a local web page to search the notes and see each hit on its page.
 
     /                          search box, course and mode filters, ranked results
-    /page/<doc_id>/<n>         page n rendered, the hit's passage (or figure) highlighted
+    /page/<doc_id>/<n>         page n rendered, the hit's passage (or figure) highlighted and
+                               its answer sentences marked more strongly
     /render/<doc_id>/<n>.png   the rendered page itself, cached under index/renders/
     /pdf/<doc_id>              the original PDF (append #page=N to open it at a page)
     /figure/<sha256>.png       a figure extracted at index time
@@ -43,7 +44,7 @@ from .courses import COURSES, course_label
 from .errors import BadQuery, NotesearchError
 from .rank import MODES
 from .records import pages_cited
-from .snippet import snippet
+from .snippet import shown
 
 if TYPE_CHECKING:
     from .embed import Embedder
@@ -282,7 +283,7 @@ def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> di
         "pages": pages_cited(hit.page, hit.page_end),
         "href": _url(f"/page/{hit.doc_id}/{hit.page}", q=query, chunk=hit.chunk_id,
                      course=course, mode=mode) + "#hit",
-        "snippet": snippet(hit.text, query),
+        "snippet": shown(hit.text, hit.answer, query),
         "figures": [{"src": f"/figure/{f['sha256']}.png", "page": f["page"]}
                     for f in hit.figures],
     }
@@ -358,11 +359,14 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
         passage = _passage_on(index, chunk, doc_id, number)
-    boxes = []
+        answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
+    boxes, answer_boxes = [], []
     if passage is not None and passage["kind"] == "figure" and passage["width"]:
         boxes = figure_boxes(path, number, (passage["width"], passage["height"]))
     elif passage is not None:
         boxes = passage_boxes(path, number, passage["text"])
+        # The answer is marked more strongly, inside the passage's box when it lies there.
+        answer_boxes = passage_boxes(path, number, answer) if answer else []
 
     def link(to: int) -> str:
         return _url(f"/page/{doc_id}/{to}", q=q, chunk=chunk, course=course, mode=mode)
@@ -371,8 +375,8 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         "doc": {"id": doc_id, "name": doc["name"], "pages": doc["pages"],
                 "label": course_label(doc["course"], doc["title"])},
         "number": number, "size": rendered_size(path, number), "boxes": boxes,
-        "passage": passage, "q": q,
-        "snippet": snippet(passage["text"], q) if passage is not None else None,
+        "answer_boxes": answer_boxes, "passage": passage, "q": q,
+        "snippet": shown(passage["text"], answer, q) if passage is not None else None,
         "image": f"/render/{doc_id}/{number}.png",
         "previous": link(number - 1) if number > 1 else None,
         "next": link(number + 1) if number < doc["pages"] else None,

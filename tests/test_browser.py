@@ -160,6 +160,17 @@ def test_search_then_open_the_hit_on_its_page(browser, server):
     assert highlight.size["width"] > 100 and highlight.size["height"] > 5
     sheet = browser.find_element(By.CSS_SELECTOR, ".sheet")
     assert highlight.location["y"] >= sheet.location["y"]
+    # The answer sentences are marked more strongly, inside the passage's highlight.
+    passage = browser.find_elements(By.CSS_SELECTOR, ".sheet .hl:not(.hl-answer)")
+    answer = browser.find_elements(By.CSS_SELECTOR, ".sheet .hl-answer")
+    assert answer and answer[0].get_attribute("id") == "answer"
+    top = min(box.location["y"] for box in passage)
+    bottom = max(box.location["y"] + box.size["height"] for box in passage)
+    for box in answer:
+        assert box.size["width"] > 50 and box.size["height"] > 5
+        assert top - 2 <= box.location["y"] and box.location["y"] + box.size["height"] <= bottom + 2
+    assert answer[0].value_of_css_property("outline-style") == "solid"
+    assert passage[0].value_of_css_property("outline-style") == "none"
 
 
 @pytest.mark.browser

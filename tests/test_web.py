@@ -152,6 +152,20 @@ def test_api_bad_input_is_400_with_a_message(client, params, message):
 
 # ----------------------------------------------------------------------------- page view
 
+def test_hits_carry_their_answer_and_the_page_view_marks_it(client):
+    hit = first_hit(client, "what does zebra initialisation paint")
+    assert hit["answer"].startswith("Zebra initialisation paints the weight matrix")
+    assert list(hit)[-1] == "answer"  # added last: the JSON shape only grows
+    view = client.get(f"/page/{hit['doc_id']}/{hit['page']}",
+                      params={"q": "what does zebra initialisation paint",
+                              "chunk": hit["chunk_id"]})
+    answer = re.findall(r'class="hl hl-answer"[^>]*style="left:([\d.]+)%;top:([\d.]+)%', view.text)
+    assert answer and 'id="answer"' in view.text
+    passage = boxes(view.text.split('class="hl hl-answer"')[0])
+    assert min(b[1] for b in passage) <= float(answer[0][1]) <= max(b[1] + b[3] for b in passage)
+    assert "<mark>Zebra</mark> <mark>initialisation</mark> <mark>paints</mark>" in view.text
+
+
 def test_page_view_shows_the_page_with_the_passage_boxed(client, small_index):
     hit = first_hit(client, "zebra initialisation stripes")
     view = client.get(f"/page/{hit['doc_id']}/{hit['page']}",
