@@ -42,7 +42,7 @@ class FigureCounts:
 def open_pdf(path: Path):
     """Open a PDF for reading, or raise PdfUnreadable saying why."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
 
     try:
         if path.stat().st_size == 0:
@@ -63,10 +63,24 @@ def open_pdf(path: Path):
         raise
     except PermissionError as exc:
         raise PdfUnreadable(f"{path.name}: permission denied") from exc
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError,
+    except LimitReachedError as exc:  # pypdf's guards: page tree too deep, arrays too long
+        raise PdfUnreadable(f"{path.name}: too deeply nested or too large to read safely "
+                            f"({_one_line(exc)})") from exc
+    except NotImplementedError as exc:  # an encryption handler, version or method pypdf lacks
+        raise PdfUnreadable(f"{path.name}: uses a PDF feature pypdf cannot read "
+                            f"({_one_line(exc)})") from exc
+    except DependencyError as exc:  # a cipher whose library is missing from this environment
+        raise PdfUnreadable(f"{path.name}: {_one_line(exc)}") from exc
+    except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError,
             RecursionError, AssertionError, IndexError, ZeroDivisionError) as exc:
-        raise PdfUnreadable(f"{path.name}: not a readable PDF ({type(exc).__name__}: {exc})") \
-            from exc
+        raise PdfUnreadable(f"{path.name}: not a readable PDF "
+                            f"({type(exc).__name__}: {_one_line(exc)})") from exc
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message as one short line: a skipped file's reason is one line."""
+    text = " ".join(str(exc).split())
+    return text[:limit] + "…" if len(text) > limit else text
 
 
 def pdf_title(reader, path: Path) -> str:

@@ -35,6 +35,8 @@ import pytest
 from conftest import NOTES, seeded_index, text_image
 
 from notesearch import NoteIndex
+from notesearch.errors import PdfUnreadable
+from notesearch.extract import open_pdf
 
 # 3 means "the index finished, some files were skipped" (1 is a user error); 2 was that code
 # before issue 13 gave usage errors their own.
@@ -389,19 +391,23 @@ def content(text: bytes) -> bytes:
     return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
 
 
+def nested_pages(depth: int) -> bytes:
+    """One page under `depth` nested /Pages nodes."""
+    # 1 catalog, 2..depth+1 nested /Pages, depth+2 the page, then its content and font
+    stream, font = depth + 3, depth + 4
+    bodies = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for n in range(2, depth + 2):
+        parent = b"/Parent %d 0 R " % (n - 1) if n > 2 else b""
+        bodies.append(b"<< /Type /Pages %s/Kids [%d 0 R] /Count 1 >>" % (parent, n + 1))
+    bodies += [page_body(depth + 1, stream, font), content(b"Kiwi deep page"), FONT]
+    return raw_pdf(bodies)
+
+
 def deep_kids(_data: bytes, rng: random.Random) -> bytes:
     """A page tree nested thousands deep, a /Kids cycle, or one page listed many times."""
     kind = rng.choice(["deep", "deep", "cycle", "repeat", "not-a-dict"])
     if kind == "deep":
-        depth = rng.choice([50, 101, 400, 5000, 40000])
-        # 1 catalog, 2..depth+1 nested /Pages, depth+2 the page, then its content and font
-        stream, font = depth + 3, depth + 4
-        bodies = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-        for n in range(2, depth + 2):
-            parent = b"/Parent %d 0 R " % (n - 1) if n > 2 else b""
-            bodies.append(b"<< /Type /Pages %s/Kids [%d 0 R] /Count 1 >>" % (parent, n + 1))
-        bodies += [page_body(depth + 1, stream, font), content(b"Kiwi deep page"), FONT]
-        return raw_pdf(bodies)
+        return nested_pages(rng.choice([50, 101, 400, 5000, 40000]))
     if kind == "cycle":  # two /Pages nodes, each the other's kid, beside a real page
         return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
                         b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
@@ -568,3 +574,35 @@ def test_long_run(first, tmp_path, onnx_models):
     seeds = seed_pdfs(tmp_path / "seeds", with_real_notes=True)
     mutants = make_batch(seeds, first, 150, tmp_path / "notes")
     check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants)
+
+
+# ------------------------------------------------------------------------------ open_pdf
+
+
+def edited(data: bytes, pattern: bytes, value: bytes) -> bytes:
+    return fix_xref(re.sub(pattern, value, data, count=1))
+
+
+# Inputs on which pypdf raises outside PdfReadError; found by this suite (issue 13).
+REFUSALS: dict[str, tuple[Callable[[Source], bytes], str]] = {
+    "page-tree-101-deep": (lambda s: nested_pages(101), "too deeply nested"),
+    "unknown-security-handler": (
+        lambda s: edited(s["aes"], rb"/Filter /Standard", b"/Filter /Bogus"), "pypdf cannot read"),
+    "encryption-version-99": (
+        lambda s: edited(s["aes"], rb"/V \d+", b"/V 99"), "pypdf cannot read"),
+    "crypt-method-none": (
+        lambda s: edited(s["aes"], rb"/CFM /\w+", b"/CFM /None"), "pypdf cannot read"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSALS))
+def test_open_pdf_gives_a_reason_for_what_pypdf_refuses(seeds, name, tmp_path):
+    """pypdf's LimitReachedError and NotImplementedError are no PdfReadError: open_pdf must
+    still turn them into a one-line reason, not let them reach the build."""
+    make, words = REFUSALS[name]
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(make(seeds))
+    with pytest.raises(PdfUnreadable) as caught:
+        open_pdf(path)
+    reason = str(caught.value)
+    assert reason.startswith(f"{name}.pdf: ") and words in reason and "\n" not in reason
