@@ -7,6 +7,8 @@ through `warn` and the rest of the file goes on.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import io
 import logging
@@ -128,6 +130,7 @@ def extract_figures(
     """
     from PIL import ImageStat
 
+    _silence_libtiff()
     try:
         images = pdf_page.images
         count = len(images)  # lists the image names without decoding any
@@ -172,3 +175,28 @@ def extract_figures(
             warn(f"{path.name} p. {page_number}: image {position + 1} skipped, not decodable "
                  f"({type(exc).__name__})")
     return kept
+
+
+@functools.cache
+def _silence_libtiff() -> None:
+    """Switch off libtiff's stderr handlers, once per process.
+
+    A damaged CCITT (fax) image makes libtiff print one line per bad code word, hundreds per
+    image, straight to stderr past Python: a build's terminal would fill with them. Pillow
+    raises on what matters. The library is found where Pillow loaded it (Linux); elsewhere
+    nothing changes.
+    """
+    import PIL._imaging  # noqa: F401  (maps the libtiff Pillow decodes with)
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if "libtiff" in line}
+    except OSError:
+        return
+    for path in paths:
+        try:
+            libtiff = ctypes.CDLL(path)
+            libtiff.TIFFSetErrorHandler(None)
+            libtiff.TIFFSetWarningHandler(None)
+        except (OSError, AttributeError):
+            continue
