@@ -29,7 +29,7 @@ LONGER_COST = 0.03  # what an extra sentence must add to the score to be shown
 FULL_WORDS = 20
 SHORT_COST = 0.1
 PAGES_CACHED = 512  # pages kept split into sentences
-SHORT_LINE = 0.7  # a line this much shorter than the page's longest ends its sentence
+SHORT_LINE = 0.85  # a line this much shorter than the page's longest ends its sentence
 
 _BULLET = re.compile(r"^(?:[•◦▪▸►‣∙·*\-–—]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+")
 _ENDS_SENTENCE = re.compile(r"[.!?][\"”’')\]]*$")
