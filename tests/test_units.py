@@ -12,7 +12,7 @@ from notesearch.courses import recognise_course
 from notesearch.errors import BadEvalFile
 from notesearch.evaluate import load_queries, score_ranking
 from notesearch.lexical import terms
-from notesearch.rank import CONFIDENT_COSINE, rank_pages
+from notesearch.rank import CONFIDENT_COSINE, PageScore, _keep_in_top, _near_top, rank_pages
 from notesearch.records import Hit, Page
 from notesearch.snippet import snippet
 from notesearch.textnorm import clean_page_text, normalise
@@ -97,6 +97,33 @@ def test_pages_are_ranked_once_with_their_best_passage():
     assert [p.confident for p in pages] == [c >= CONFIDENT_COSINE for c in
                                            (p.cosine for p in pages)]
     assert pages[-1].confident is False
+
+
+def _fused(n: int) -> list[PageScore]:
+    """Pages 1..n of one document in fused order (score n - page)."""
+    return [PageScore(page, 1, page, page, float(n - page), 0.5) for page in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("lexical_of_8, lexical_top, top_five", [
+    (0.1, 7, [1, 2, 3, 4, 8]),    # dense's 2nd page, lexically average: kept in the top 5;
+    #                               lexical's top page 7, below dense's mean: not kept
+    (-0.5, 7, [1, 2, 3, 4, 5]),   # lexically below the candidates' mean: free to fall
+    (-0.5, 6, [1, 2, 3, 4, 6]),   # lexical's top page with dense z >= 0: kept as well
+    (0.1, 6, [1, 2, 3, 4, 6]),    # six near-top pages for five slots: the best fused five
+])
+def test_near_top_pages_of_either_ranker_stay_in_the_top_five(lexical_of_8, lexical_top,
+                                                              top_five):
+    ranked = _fused(9)
+    dense_z = {(1, p): z for p, z in [(1, 1.0), (8, 2.0), (2, 0.9), (3, 0.8), (4, 0.7),
+                                      (5, -0.1), (6, 0.2), (7, -0.3), (9, -1.0)]}
+    lexical_z = {(1, p): 0.0 for p in range(1, 10)}
+    lexical_z[(1, 8)] = lexical_of_8
+    lexical_z[(1, lexical_top)] = 3.0
+    lexical_z[(1, 1)] = 2.0
+    kept = _keep_in_top(ranked, _near_top(dense_z, lexical_z))
+    assert [p.page for p in kept[:5]] == top_five
+    assert sorted(p.page for p in kept) == list(range(1, 10))
+    assert [p.page for p in kept[5:]] == [p for p in range(1, 10) if p not in top_five]
 
 
 @pytest.mark.parametrize("mode, first", [("dense", 1), ("lexical", 2), ("rrf", 2)])
