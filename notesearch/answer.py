@@ -1,8 +1,9 @@
 """The one to three consecutive sentences of a hit's page that best answer the query.
 
 A page ranks on all its evidence, but a learner reads one spot of it. Every window of 1-3
-consecutive sentences of the page is scored by meaning plus the share of the query's words it
-holds, shorter windows preferred, and capped at MAX_WORDS so it reads as a snippet.
+consecutive sentences of the page is scored by meaning plus the query's words it holds (each
+weighted by how few of the page's sentences hold it), capped at MAX_WORDS so it reads as a
+snippet.
 
 Meaning is judged per passage: a sentence counts with the cosine of the stored passage vector
 that holds it, which tells the page's paragraphs apart for free. Embedding the sentences
@@ -13,6 +14,7 @@ the 15 ms a search may take. Sentence vectors stored at build time would bring i
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,10 +26,13 @@ MAX_WORDS = 60  # an answer longer than this stops being a snippet
 MIN_WORDS = 8  # a window shorter than this (a heading, a label) is no answer on its own
 MAX_SENTENCES = 3
 PIECE_WORDS = 30  # a run-on "sentence" (bullets without stops) is cut into pieces of this size
-LEXICAL_WEIGHT = 0.3  # share of the query's words in the window, against cosine (0..1)
-LONGER_COST = 0.03  # what an extra sentence must add to the score to be shown
-FULL_WORDS = 20
-SHORT_COST = 0.1
+LEXICAL_WEIGHT = 0.3  # weight of the query words a window holds (0..1) against cosine
+# Judged on 76 questions, one-sentence answers too often restated the question and stopped
+# before its answer (the sentence after): a window under FULL_WORDS words pays up to
+# SHORT_COST, and each extra sentence only LONGER_COST.
+LONGER_COST = 0.01
+FULL_WORDS = 40
+SHORT_COST = 0.2
 PAGES_CACHED = 512  # pages kept split into sentences
 SHORT_LINE = 0.85  # a line this much shorter than the page's longest ends its sentence
 
@@ -179,13 +184,17 @@ def _best_window(page: _Page, wanted: set[str]) -> str:
     """The best-scoring window of `page`, by meaning, query words and length."""
     best: tuple[float, int, int] | None = None
     lengths = [len(s.split()) for s in page.sentences]
+    # A query word in few of the page's sentences tells them apart; one in most does not.
+    count = len(page.sentences)
+    weight = {t: math.log(1 + count / max(1, sum(t in s for s in page.stems))) for t in wanted}
+    total = sum(weight.values())
     for start in range(len(page.sentences)):
         for end in range(start + 1, min(len(page.sentences), start + MAX_SENTENCES) + 1):
             words = sum(lengths[start:end])
             if words > MAX_WORDS and end > start + 1:
                 break
             found = set().union(*page.stems[start:end])
-            lexical = len(found) / len(wanted) if wanted else 0.0
+            lexical = sum(weight[t] for t in found) / total if total else 0.0
             dense = sum(page.dense[start:end]) / (end - start)
             score = dense + LEXICAL_WEIGHT * lexical - _length_cost(words, end - start)
             if best is None or score > best[0]:
@@ -194,9 +203,8 @@ def _best_window(page: _Page, wanted: set[str]) -> str:
 
 
 def _length_cost(words: int, sentences: int) -> float:
-    """Each extra sentence costs LONGER_COST; a window under FULL_WORDS words is a fragment
-    (it restates the question more often than it answers it) and costs up to SHORT_COST; one
-    under MIN_WORDS (a heading, a label) is shown only when nothing else is there."""
+    """Each extra sentence costs LONGER_COST, a window under FULL_WORDS words up to
+    SHORT_COST; one under MIN_WORDS (a heading, a label) is shown only when nothing else is."""
     if words < MIN_WORDS:
         return 1.0
     return LONGER_COST * (sentences - 1) + SHORT_COST * max(0, FULL_WORDS - words) / FULL_WORDS
