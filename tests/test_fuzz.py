@@ -9,7 +9,8 @@ PDF is deterministic (fixed dates, seeded salts), so `write_mutant(seed_pdfs(tmp
 path)` rebuilds the very file that failed.
 
 The default run indexes one batch of 40 mutants twice and runs the CLI once (under a minute);
-the long run indexes hundreds of mutants over several seeds:
+the long run indexes 900 mutants over six seeds (each batch twice), then 30 image mutants with
+OCR on (a few minutes on 2 cores):
 
     .venv/bin/python -m pytest -m fuzz tests/test_fuzz.py
 """
@@ -482,8 +483,8 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def make_batch(seeds: Source, first: int, count: int, folder: Path) -> list[str]:
-    """`count` mutants from seed `first` on, the good PDFs and the encrypted ones, in `folder`;
+def make_batch(seeds: Source, numbers: range | list[int], folder: Path) -> list[str]:
+    """The mutants of these seed numbers, the good PDFs and the encrypted ones, in `folder`;
     returns the mutants' names."""
     folder.mkdir(parents=True)
     for name, text in GOOD.items():
@@ -492,7 +493,7 @@ def make_batch(seeds: Source, first: int, count: int, folder: Path) -> list[str]
         encrypt(fpdf_bytes([ENCRYPTED["aes-empty-password.pdf"]]), "", "AES-256", 3))
     (folder / "aes-user-password.pdf").write_bytes(
         encrypt(fpdf_bytes([ENCRYPTED["aes-user-password.pdf"]]), "secret", "AES-256", 4))
-    return [write_mutant(seeds, seed, folder).name for seed in range(first, first + count)]
+    return [write_mutant(seeds, seed, folder).name for seed in numbers]
 
 
 def found(index: Path, words: str) -> set[str]:
@@ -500,16 +501,16 @@ def found(index: Path, words: str) -> set[str]:
         return {hit.file for hit in notes.search(words, k=10, mode="lexical")}
 
 
-def build(notes: Path, index: Path, warnings: list[str]):
-    with deadline(BUILD_DEADLINE_S):
-        return NoteIndex.build(notes, index, ocr=False, warn=warnings.append)
+def build(notes: Path, index: Path, warnings: list[str], ocr: bool = False):
+    with deadline(BUILD_DEADLINE_S * (3 if ocr else 1)):
+        return NoteIndex.build(notes, index, ocr=ocr, warn=warnings.append)
 
 
-def check_batch(notes: Path, index: Path, mutants: list[str]) -> None:
+def check_batch(notes: Path, index: Path, mutants: list[str], ocr: bool = False) -> None:
     """The property: two builds finish, every file is indexed or failed with a one-line
     reason, the good and the readable encrypted PDFs answer, the second build is a no-op."""
     warnings: list[str] = []
-    first = build(notes, index, warnings)
+    first = build(notes, index, warnings, ocr)
     done = set(first.added) | set(first.failed)
     assert set(mutants) <= done, f"neither indexed nor failed: {sorted(set(mutants) - done)}"
     for name, reason in first.failed.items():
@@ -523,7 +524,7 @@ def check_batch(notes: Path, index: Path, mutants: list[str]) -> None:
     assert found(index, "bilby") == {"good-bilby.pdf"}
     assert found(index, "wombat") == {"aes-empty-password.pdf"}
 
-    second = build(notes, index, [])
+    second = build(notes, index, [], ocr)
     assert not (second.added or second.updated or second.removed), vars(second)
     assert set(second.unchanged) == set(first.added)
     assert set(second.failed) == set(first.failed)
@@ -537,7 +538,7 @@ def seeds(tmp_path_factory) -> Source:
 
 @pytest.mark.parametrize("first", [0], ids=lambda s: f"seed{s}")
 def test_a_batch_of_mutants_is_indexed_or_skipped(seeds, first, tmp_path, onnx_models):
-    mutants = make_batch(seeds, first, 40, tmp_path / "notes")
+    mutants = make_batch(seeds, range(first, first + 40), tmp_path / "notes")
     check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants)
 
 
@@ -546,13 +547,13 @@ def test_real_notes_mutants_are_indexed_or_skipped(first, tmp_path, onnx_models)
     if not REAL_NOTES.exists():
         pytest.skip(f"{REAL_NOTES} is absent: the real-notes seed is cut from it")
     seeds = {"notes": seed_pdfs(tmp_path / "seeds", with_real_notes=True)["notes"]}
-    mutants = make_batch(seeds, first, 11, tmp_path / "notes")
+    mutants = make_batch(seeds, range(first, first + 11), tmp_path / "notes")
     check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants)
 
 
 @pytest.mark.parametrize("first", [90_000], ids=lambda s: f"seed{s}")
 def test_cli_over_mutants_prints_no_traceback(seeds, first, tmp_path, onnx_models):
-    mutants = make_batch(seeds, first, 22, tmp_path / "notes")
+    mutants = make_batch(seeds, range(first, first + 22), tmp_path / "notes")
     index = seeded_index(onnx_models, tmp_path / "index")
     done = subprocess.run(
         [sys.executable, "-m", "notesearch", "index", str(tmp_path / "notes"), "--index",
@@ -574,8 +575,23 @@ def test_cli_over_mutants_prints_no_traceback(seeds, first, tmp_path, onnx_model
                          ids=lambda s: f"seed{s}")
 def test_long_run(first, tmp_path, onnx_models):
     seeds = seed_pdfs(tmp_path / "seeds", with_real_notes=True)
-    mutants = make_batch(seeds, first, 150, tmp_path / "notes")
+    mutants = make_batch(seeds, range(first, first + 150), tmp_path / "notes")
     check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants)
+
+
+IMAGE_KINDS = {n for n, kind in enumerate(KINDS)
+               if kind.name in ("flip", "huge-image", "bad-image")}
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("first", [700_000], ids=lambda s: f"seed{s}")
+def test_long_run_with_ocr(first, tmp_path, onnx_models):
+    """Mutants whose figures survive decoding go on to OCR: it must skip or read them too."""
+    seeds = seed_pdfs(tmp_path / "seeds", with_real_notes=True)
+    numbers = [n for n in range(first, first + 150) if n % len(KINDS) in IMAGE_KINDS][:30]
+    mutants = make_batch(seeds, numbers, tmp_path / "notes")
+    check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants,
+                ocr=True)
 
 
 # ------------------------------------------------------------------------------ open_pdf
