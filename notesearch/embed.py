@@ -200,9 +200,15 @@ def save_optimised(folder: Path) -> None:
 class OnnxEmbedder:
     """The exported model run by onnxruntime: same vectors, no PyTorch."""
 
-    def __init__(self, name: str, folder: Path, threads: int = BUILD_THREADS) -> None:
+    def __init__(self, name: str, folder: Path, threads: int = BUILD_THREADS,
+                 prepack: bool = True) -> None:
         """`threads`: a query wants 1 (one short sentence gains nothing from a second thread
-        and loses to its start-up and contention), a build `BUILD_THREADS`."""
+        and loses to its start-up and contention), a build `BUILD_THREADS`.
+
+        `prepack`: lay the weights out for the CPU's matrix kernels when the session starts.
+        That costs about 35 ms of CPU and saves about 2 ms a query, so a process that embeds
+        one query (`notesearch search`) is faster without it, a server or a build with it.
+        """
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -217,6 +223,8 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         model = folder / optimised_name()
         if model.exists():
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -10,18 +10,21 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import answer, hints, layout, lexical, rank, store, vectors
-from .build import Builder, BuildReport, warn_on_stderr
 from .courses import COURSES, course_label
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
-from .extract import Warn
 from .models import find_export, query_embedder
 from .records import Hit
 from .textnorm import normalise, query_for_embedding
+
+if TYPE_CHECKING:  # the builder (PDF reading, chunking) loads only when building, not to search
+    from .build import BuildReport
+    from .extract import Warn
 
 DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
@@ -62,12 +65,17 @@ class NoteIndex:
             raise
         self.model_name = self.meta["model"]
         self._embedder: Embedder | None = None
+        self._one_query = False
 
     # ----------------------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, index_dir: Path | str = DEFAULT_INDEX, model: str | None = None) -> NoteIndex:
-        """Open the live generation of an index; `model`, if given, must be the one it used."""
+    def open(cls, index_dir: Path | str = DEFAULT_INDEX, model: str | None = None,
+             one_query: bool = False) -> NoteIndex:
+        """Open the live generation of an index; `model`, if given, must be the one it used.
+
+        `one_query`: this index answers one search and closes (the CLI), so the query model
+        starts without the set-up that only pays back over many queries (see embed.py)."""
         index_dir = Path(index_dir)
         if index_dir.exists() and not index_dir.is_dir():
             raise IndexNotFound(f"{index_dir} is a file, not an index folder; give the folder "
@@ -92,6 +100,7 @@ class NoteIndex:
                 f"{model!r}; search with the index's model, or rebuild with `"
                 + hints.index_command(index_dir, index.meta.get("notes_dir"), "--model", model,
                                       "--rebuild") + "`")
+        index._one_query = one_query
         return index
 
     def close(self) -> None:
@@ -106,7 +115,7 @@ class NoteIndex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = query_embedder(self.model_name, self.dir)
+            self._embedder = query_embedder(self.model_name, self.dir, self._one_query)
         return self._embedder
 
     # ----------------------------------------------------------------------------- building
@@ -114,14 +123,17 @@ class NoteIndex:
     @staticmethod
     def build(notes_dir: Path | str, index_dir: Path | str = DEFAULT_INDEX, *,
               model: str | None = None, ocr: bool = True, rebuild: bool = False,
-              progress: bool = False, warn: Warn = warn_on_stderr) -> BuildReport:
+              progress: bool = False, warn: Warn | None = None) -> BuildReport:
         """Bring the index in step with `notes_dir`: only new and changed PDFs are read.
 
         Text passages are committed first, so search works while OCR runs; OCR text of the
-        figures then lands in a second commit. Either commit is atomic.
+        figures then lands in a second commit. Either commit is atomic. `warn` receives each
+        warning (default: a line on stderr).
         """
+        from .build import Builder, warn_on_stderr
+
         return Builder(Path(notes_dir), Path(index_dir), model, ocr, rebuild, progress,
-                       warn).run()
+                       warn or warn_on_stderr).run()
 
     def update(self, notes_dir: Path | str, **options) -> BuildReport:
         """`build` into this index's folder with its model; reopen to see the result."""
@@ -190,7 +202,7 @@ class NoteIndex:
         ids = list(info)
         if not ids:
             return {}
-        stored = np.vstack([self.vectors.reconstruct(i) for i in ids])
+        stored = vectors.reconstruct(self.vectors, ids)
         return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
 
     def answers(self, query: str, passages: list[sqlite3.Row],

@@ -50,11 +50,13 @@ def find_export(model_name: str, index_dir: IndexDir) -> Path | None:
                 None)
 
 
-def query_embedder(model_name: str, index_dir: IndexDir) -> Embedder:
-    """The fast ONNX embedder if the model was exported, else sentence-transformers, noticed."""
+def query_embedder(model_name: str, index_dir: IndexDir, one_query: bool = False) -> Embedder:
+    """The fast ONNX embedder if the model was exported, else sentence-transformers, noticed.
+
+    `one_query`: the caller embeds a single query (see OnnxEmbedder's `prepack`)."""
     folder = find_export(model_name, index_dir)
     if folder is not None:
-        return OnnxEmbedder(model_name, folder, threads=1)
+        return OnnxEmbedder(model_name, folder, threads=1, prepack=not one_query)
     print(f"notice: no fast query model in {export_folders(model_name, index_dir)[0]}; loading "
           f"{model_name} with sentence-transformers (slower; `notesearch index` adds the fast "
           "model)", file=sys.stderr)

@@ -65,6 +65,13 @@ class FlatVectors:
             raise RuntimeError(f"no vector with id {key}")  # what FAISS raises
         return self.vectors[row]
 
+    def reconstruct_many(self, keys: list[int]) -> np.ndarray:
+        wanted = np.asarray(keys, dtype=np.int64)
+        rows = np.searchsorted(self.ids, wanted)
+        if len(wanted) and (rows.max() >= len(self.ids) or (self.ids[rows] != wanted).any()):
+            raise RuntimeError("no vector with some of these ids")  # what FAISS raises
+        return self.vectors[rows]
+
     def search(self, query: np.ndarray, k: int, only: np.ndarray | None
                ) -> list[tuple[int, float]]:
         rows = None if only is None else np.flatnonzero(np.isin(self.ids, only))
@@ -131,6 +138,14 @@ def load(path: Path):
     if hnsw is not None:
         hnsw.efSearch = HNSW_EF_SEARCH
     return index
+
+
+def reconstruct(index, ids: list[int]) -> np.ndarray:
+    """The stored vectors of these passage ids, one row each, in order (FlatVectors gathers
+    them in one step: a warm search asks for a few hundred)."""
+    if isinstance(index, FlatVectors):
+        return index.reconstruct_many(ids)
+    return np.vstack([index.reconstruct(i) for i in ids])
 
 
 def search(index, query: np.ndarray, k: int, only: np.ndarray | None = None

@@ -69,6 +69,13 @@ def test_flat_file_searches_like_faiss(tmp_path, count):
         assert np.array_equal(flat.reconstruct(int(key)), reference.reconstruct(int(key)))
     with pytest.raises(RuntimeError):
         flat.reconstruct(10**9)
+    some = [int(key) for key in ids[::-4]]
+    if some:
+        assert np.array_equal(vectors.reconstruct(flat, some),
+                              vectors.reconstruct(reference, some))
+    for missing in ([10**9], [*some, 10**9], [-1]):
+        with pytest.raises(RuntimeError):
+            vectors.reconstruct(flat, missing)
 
 
 def test_other_index_types_and_damaged_files_go_to_faiss(tmp_path):
