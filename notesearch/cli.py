@@ -1,7 +1,12 @@
 """The `notesearch` command: a thin shell over `NoteIndex`.
 
-Only typer is imported at start-up; numpy, FAISS, ONNX Runtime and PyTorch load inside the
-commands that need them, so `--help` and `status` answer at once.
+The commands, their options and their help are a Typer application (commands.py). Typer costs a
+cold start about 0.15 s of CPU (its import, then Pydantic validators built for every option), a
+third of a whole search, so the command a learner runs most, `notesearch search QUERY [options]`,
+is parsed here by a small argparse parser instead and runs the same `run_search`. Anything that
+parser does not take exactly (--help, a usage error, an option it does not know) goes to Typer,
+so help and usage errors read the same either way; tests/test_cli_fast.py holds the two parsers
+to the same results. numpy, ONNX Runtime and PyTorch load inside the commands that need them.
 
 Exit codes: 0 done; 1 an error the message explains (bad input, no index, ...); 2 a usage
 error (unknown option, value out of range); 3 `index` finished but skipped some files;
@@ -10,233 +15,120 @@ error (unknown option, value out of range); 3 `index` finished but skipped some 
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import sys
-from dataclasses import asdict
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
-
-import typer
-from typer.core import TyperGroup
 
 from .errors import NotesearchError
 
 EXIT_ERROR = 1
 EXIT_SKIPPED = 3
 EXIT_INTERRUPTED = 130
+MODES = ("hybrid", "dense", "lexical")
+COURSES = range(1, 6)
 
 
-class _Commands(TyperGroup):
-    """Turns every error into one red line and a non-zero exit status, in one place."""
+def __getattr__(name: str):
+    """`notesearch.cli.app`, the Typer application, imported on first use (PEP 562)."""
+    if name == "app":
+        from .commands import app
 
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NotesearchError as exc:
-            _error(str(exc))
-        except OSError as exc:  # a file or folder the user named (or the disk) said no
-            _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
-
-
-def _error(message: str) -> None:
-    typer.secho(f"Error: {message}", fg="red", err=True)
-    raise typer.Exit(EXIT_ERROR)
-
-
-app = typer.Typer(
-    cls=_Commands,
-    help="Search your PDF study notes offline; every answer is cited by course and page.",
-    epilog="Exit codes: 0 done, 1 error (the message says what to do), 2 usage error, "
-    "3 index finished but skipped files, 130 interrupted.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-)
-
-
-class Mode(StrEnum):
-    hybrid = "hybrid"
-    dense = "dense"
-    lexical = "lexical"
-
-
-IndexDir = Annotated[Path, typer.Option(
-    "--index", envvar="NOTESEARCH_INDEX", help="Index folder.", show_default=True)]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-TopK = Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")]
-Course = Annotated[int | None, typer.Option("--course", "-c", min=1, max=5,
-                                            help="Only this course (1-5).")]
-ModeOpt = Annotated[Mode, typer.Option("--mode", help="Ranking: hybrid, dense or lexical.")]
-ModelOpt = Annotated[str | None, typer.Option(
-    "--model", help="sentence-transformers model name or path (default: the index's, or "
-    "the packaged all-MiniLM-L6-v2 for a new index).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        search = plain_search(sys.argv[1:])
+        if search is None:
+            from .commands import app
+
+            app()
+            return
+        try:
+            run_search(**search)
+        except (NotesearchError, OSError) as exc:
+            print_error(user_message(exc))
+            sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        typer.secho("Interrupted; the index is as it was before this command.", fg="red",
-                    err=True)
+        print_error("Interrupted; the index is as it was before this command.", prefix="")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug in notesearch: one line here, the traceback on request
         if os.environ.get("NOTESEARCH_DEBUG"):
             raise
-        typer.secho(f"Error: unexpected {type(exc).__name__}: {exc}. This is a bug in "
-                    "notesearch; run again with NOTESEARCH_DEBUG=1 to see the traceback, and "
-                    "please report it", fg="red", err=True)
+        print_error(f"unexpected {type(exc).__name__}: {exc}. This is a bug in notesearch; run "
+                    "again with NOTESEARCH_DEBUG=1 to see the traceback, and please report it")
         sys.exit(EXIT_ERROR)
 
 
-@app.command()
-def index(
-    notes_dir: Annotated[Path, typer.Argument(help="Folder of PDF notes (searched recursively).")],
-    index_dir: IndexDir = Path("index"),
-    model: ModelOpt = None,
-    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read text inside figures.")]
-    = False,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index afresh.")] = False,
-    watch: Annotated[bool, typer.Option(
-        "--watch", help="Keep the index up to date as PDFs change, until Ctrl-C.")] = False,
-    quiet: Quiet = False,
-    json_out: JsonFlag = False,
-) -> None:
-    """Index (or bring up to date) the PDFs in NOTES_DIR; only new and changed files are read.
+def print_error(message: str, prefix: str = "Error: ") -> None:
+    """One line on stderr, red on a terminal."""
+    line = f"{prefix}{message}"
+    print(f"\033[31m{line}\033[0m" if sys.stderr.isatty() else line, file=sys.stderr)
 
-    Example: notesearch index ../shared/notes
-    """
+
+def user_message(exc: NotesearchError | OSError) -> str:
+    """What to tell the user about an error that is theirs to fix."""
+    if isinstance(exc, OSError) and exc.filename:  # a file or folder they named said no
+        return f"{exc.strerror or exc}: {exc.filename}"
+    return str(exc)
+
+
+class _Declined(Exception):
+    """The fast parser does not take this command line; Typer will."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _Declined(message)
+
+
+def _search_parser() -> argparse.ArgumentParser:
+    """`search`'s options as commands.py declares them (the tests compare the two)."""
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument("query")
+    parser.add_argument("-k", "--top", dest="k", type=int, default=5)
+    parser.add_argument("--course", "-c", type=int)
+    parser.add_argument("--mode", default="hybrid")
+    parser.add_argument("--index", dest="index_dir", type=Path,
+                        default=Path(os.environ.get("NOTESEARCH_INDEX") or "index"))
+    parser.add_argument("--model")
+    parser.add_argument("--json", dest="json_out", action="store_true")
+    return parser
+
+
+def plain_search(argv: list[str]) -> dict | None:
+    """The arguments of `run_search` if `argv` is a `search` the fast parser takes exactly,
+    with every value valid; None for anything else, which Typer then handles."""
+    if argv[:1] != ["search"] or "--help" in argv:
+        return None
+    if any(arg[:1] == "-" and arg[2:3] == "=" for arg in argv):
+        return None  # argparse reads "-k=3" as 3, Typer as the number "=3" (an error)
+    try:
+        args = vars(_search_parser().parse_args(argv[1:]))
+    except _Declined:
+        return None
+    if args["k"] < 1 or args["mode"] not in MODES or (
+            args["course"] is not None and args["course"] not in COURSES):
+        return None
+    return args
+
+
+def run_search(query: str, k: int, course: int | None, mode: str, index_dir: Path,
+               model: str | None, json_out: bool) -> None:
+    """`notesearch search`: ranked pages with course, file, page and the answering sentences."""
     from .index import NoteIndex
 
-    progress = not quiet
-    report = NoteIndex.build(notes_dir, index_dir, model=model, ocr=not no_ocr,
-                             rebuild=rebuild, progress=progress)
-    _print_report(report, json_out)
-    if watch:
-        from .watch import watch_notes
-
-        watch_notes(notes_dir, index_dir, model=model, ocr=not no_ocr,
-                    on_report=lambda r: _print_report(r, json_out))
-    if report.failed:
-        raise typer.Exit(EXIT_SKIPPED)
-
-
-def _print_report(report, json_out: bool) -> None:
+    with NoteIndex.open(index_dir, model=model, one_query=True) as notes:
+        hits = notes.search(query, k=k, course=course, mode=mode)
     if json_out:
-        typer.echo(json.dumps(asdict(report)))
-    else:
-        typer.echo(report.summary())
+        import json
+        from dataclasses import asdict
 
-
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help="What you are looking for, in your own words.")],
-    k: TopK = 5,
-    course: Course = None,
-    mode: ModeOpt = Mode.hybrid,
-    index_dir: IndexDir = Path("index"),
-    model: ModelOpt = None,
-    json_out: JsonFlag = False,
-) -> None:
-    """Search the notes; prints ranked pages with course, file, page and a snippet.
-
-    Example: notesearch search "why initialise weights randomly" -k 3 --course 1
-    """
-    from .index import NoteIndex
-
-    with NoteIndex.open(index_dir, model=model) as notes:
-        hits = notes.search(query, k=k, course=course, mode=mode.value)
-    if json_out:
-        typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False))
+        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False))
         return
     from .render import print_hits
 
     print_hits(hits, query)
-
-
-@app.command()
-def figures(
-    query: Annotated[str, typer.Argument(help="Words printed on the slide you want.")],
-    k: TopK = 5,
-    course: Course = None,
-    index_dir: IndexDir = Path("index"),
-    json_out: JsonFlag = False,
-) -> None:
-    """Find figures (slides, plots) by the text inside them; prints their PNG paths.
-
-    Example: notesearch figures "intuition about derivatives"
-    """
-    from .index import NoteIndex
-
-    with NoteIndex.open(index_dir) as notes:
-        hits = notes.figures(query, k=k, course=course)
-    if json_out:
-        typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False))
-        return
-    if not hits:
-        typer.echo("no figures")
-    for hit in hits:
-        where = f"C{hit.course} " if hit.course else ""
-        typer.echo(f"{hit.rank}. {where}{hit.file}, p. {hit.page}\n   {hit.path}")
-
-
-@app.command()
-def status(index_dir: IndexDir = Path("index"), json_out: JsonFlag = False) -> None:
-    """Show what is indexed: documents, courses, pages, passages, model, size, build time."""
-    from .index import NoteIndex
-
-    with NoteIndex.open(index_dir) as notes:
-        info = notes.status()
-    if json_out:
-        typer.echo(json.dumps(info, ensure_ascii=False))
-        return
-    from .render import print_status
-
-    print_status(info)
-
-
-@app.command(name="eval")
-def evaluate(
-    queries: Annotated[Path, typer.Argument(help="Labelled queries, one JSON object a line.")],
-    k: Annotated[int, typer.Option("-k", min=1, help="Cut-off for the ranked lists.")] = 10,
-    mode: ModeOpt = Mode.hybrid,
-    index_dir: IndexDir = Path("index"),
-    json_out: JsonFlag = False,
-) -> None:
-    """Measure search on labelled queries: Recall@1/5/10, MRR, nDCG@10, with baselines.
-
-    Each line: {"id": ..., "query": ..., "kind": ..., "relevant": [{"file": ..., "page": N}]}.
-    Example: notesearch eval ../shared/eval/dev.jsonl
-    """
-    from .evaluate import evaluate_file
-    from .index import NoteIndex
-
-    with NoteIndex.open(index_dir) as notes:
-        result = evaluate_file(notes, queries, k=k, mode=mode.value)
-    for name in result["missing_files"]:
-        typer.secho(f"warning: {name} is labelled in {queries} but not in the index at "
-                    f"{index_dir}; its queries score 0", fg="yellow", err=True)
-    if json_out:
-        typer.echo(json.dumps(result, ensure_ascii=False))
-        return
-    from .render import print_eval
-
-    print_eval(result)
-
-
-@app.command()
-def serve(
-    index_dir: IndexDir = Path("index"),
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535,
-                                      help="Port to listen on (0: any free port).")] = 8765,
-    open_browser: Annotated[bool, typer.Option("--open", help="Open a browser tab.")] = False,
-) -> None:
-    """Serve a local web page to search the notes and see each hit on its page.
-
-    Example: notesearch serve --open
-    """
-    from .web import serve as run
-
-    run(index_dir, host=host, port=port, open_browser=open_browser)
