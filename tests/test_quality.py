@@ -30,8 +30,10 @@ def test_hybrid_beats_every_baseline(notes, dev_queries):
     for baseline in ("baseline BM25", "baseline dense", "baseline RRF"):
         assert hybrid["MRR"] > table[baseline]["MRR"], (baseline, table)
         assert hybrid["R@1"] >= table[baseline]["R@1"], (baseline, table)
-    assert hybrid["R@5"] >= 0.95
-    assert hybrid["R@10"] >= 0.97
+    # Each ranker's near-top pages are kept in the top 5 (rank._near_top): every dev question
+    # has an answering page in the top 10, and at most one is outside the top 5.
+    assert hybrid["R@5"] >= 0.97
+    assert hybrid["R@10"] == 1.0
 
 
 def test_off_topic_queries_are_flagged_and_real_ones_are_not(notes, dev_queries):
