@@ -3,7 +3,8 @@ or skips it with a one-line reason, and the untouched PDFs beside it still answe
 
 Seeds are small valid PDFs made here (text pages, a slide PNG with text drawn by Pillow, a
 page holding only a JPEG, RC4 and AES-256 encrypted copies) and, when the shared notes sit
-beside the project, the first pages of one real notes PDF. Each mutant is named
+beside the project, the first pages of one real notes PDF cut out with pypdf and a whole real
+notes PDF as published (object streams, xref stream). Each mutant is named
 `m<seed>-<mutation>-<source>.pdf`: `random.Random(<seed>)` drives every choice, and every seed
 PDF is deterministic (fixed dates, seeded salts), so `write_mutant(seed_pdfs(tmp), <seed>,
 path)` rebuilds the very file that failed.
@@ -45,6 +46,8 @@ SKIPPED_FILES_EXIT = 3
 ACCEPTED_EXITS = {0, SKIPPED_FILES_EXIT, 2}
 BUILD_DEADLINE_S = 240  # one build of a batch; a hang on one mutant fails the test, not CI
 REAL_NOTES = NOTES / "Course 2 - Improving Deep Learning Networks.pdf"
+# Mutated whole: 270 kB, 10 pages, compressed object streams and an xref stream.
+REAL_NOTES_RAW = NOTES / "Convolutional Neural Network.pdf"
 REAL_PAGES = 3
 FIXED_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -133,12 +136,14 @@ def _seed_pdfs(workdir: Path, with_real_notes: bool) -> tuple[tuple[str, bytes],
     }
     if with_real_notes:
         seeds["notes"] = real_notes_pages()
+        seeds["notes-raw"] = REAL_NOTES_RAW.read_bytes()
     return tuple(seeds.items())
 
 
 def seed_pdfs(workdir: Path, with_real_notes: bool = False) -> Source:
     """The seed PDFs by short name; the real notes' pages only when asked for and present."""
-    return dict(_seed_pdfs(workdir, with_real_notes and REAL_NOTES.exists()))
+    present = REAL_NOTES.exists() and REAL_NOTES_RAW.exists()
+    return dict(_seed_pdfs(workdir, with_real_notes and present))
 
 
 # ------------------------------------------------------------------------------ PDF surgery
@@ -236,8 +241,11 @@ def maybe_fix(data: bytes, rng: random.Random) -> bytes:
 
 def flip_stream_bytes(data: bytes, rng: random.Random) -> bytes:
     spans = [s for o in objects(data) if (s := o.stream(data)) and s[1] > s[0]]
+    return _flip_span(data, *rng.choice(spans), rng)
+
+
+def _flip_span(data: bytes, start: int, stop: int, rng: random.Random) -> bytes:
     out = bytearray(data)
-    start, stop = rng.choice(spans)
     for _ in range(rng.choice([1, 2, 8, 64])):
         out[rng.randrange(start, stop)] ^= rng.randrange(1, 256)
     return bytes(out)
@@ -425,6 +433,37 @@ def deep_kids(_data: bytes, rng: random.Random) -> bytes:
                     page_body(2, 4, 5), content(b"Kiwi odd kids"), FONT])
 
 
+def corrupt_object_stream(data: bytes, rng: random.Random) -> bytes:
+    """Damage a compressed object stream or the xref stream: its bytes, its header numbers
+    (/N, /First, /W, /Index) or the offsets inside it."""
+    packed = [o for o in objects(data) if re.search(rb"/Type\s*/(ObjStm|XRef)",
+                                                    data[o.start:o.header_end(data)])]
+    if not packed:
+        return flip_stream_bytes(data, rng)
+    obj = rng.choice(packed)
+    head = data[obj.start:obj.header_end(data)]
+    start, stop = obj.stream(data)
+    kind = rng.choice(["flip", "header", "offsets"])
+    if kind == "header":
+        key = rng.choice([rb"/N \d+", rb"/First \d+", rb"/W\s*\[[^\]]*\]", rb"/Index\s*\[[^\]]*\]",
+                          rb"/Size \d+"])
+        value = rng.choice([b"0", b"-1", b"999999", b"[0 0 0]", b"[9 9 9]", b"[1 2]", b"/X"])
+        name = re.match(rb"/\w+", key).group()
+        head = re.sub(key, name + b" " + value, head, count=1)
+        return data[:obj.start] + head + data[obj.header_end(data):]
+    if kind == "flip":
+        return _flip_span(data, start, stop, rng)
+    try:
+        plain = zlib.decompress(data[start:stop])
+    except zlib.error:
+        return _flip_span(data, start, stop, rng)
+    numbers = list(re.finditer(rb"\d+", plain[:400]))
+    out = bytearray(plain)
+    for match in reversed(rng.sample(numbers, min(len(numbers), rng.choice([1, 4, 20])))):
+        out[match.start():match.end()] = b"%d" % rng.choice([0, 7, 65535, 10**9])
+    return replace_stream(data, obj, zlib.compress(bytes(out)), head)
+
+
 @dataclass(frozen=True)
 class Kind:
     """A mutation and the seed PDFs it applies to (any seed, when none of those is at hand)."""
@@ -435,19 +474,21 @@ class Kind:
 
 
 PLAIN = ("text", "slide", "scan", "notes")
+WHOLE = PLAIN + ("notes-raw",)
 WITH_IMAGES = ("slide", "scan", "notes")
 KINDS = [
-    Kind("flip", flip_stream_bytes, PLAIN + ("aes",)),
-    Kind("truncate", truncate, PLAIN + ("rc4", "aes")),
-    Kind("delete-obj", delete_object, PLAIN),
-    Kind("dup-obj", duplicate_object, PLAIN),
+    Kind("flip", flip_stream_bytes, WHOLE + ("aes",)),
+    Kind("truncate", truncate, WHOLE + ("rc4", "aes")),
+    Kind("delete-obj", delete_object, WHOLE),
+    Kind("dup-obj", duplicate_object, WHOLE),
     Kind("xref", corrupt_xref, PLAIN),
-    Kind("length", length_lie, PLAIN),
-    Kind("filter", bogus_filter, PLAIN),
+    Kind("length", length_lie, WHOLE),
+    Kind("filter", bogus_filter, WHOLE),
     Kind("huge-image", huge_image, WITH_IMAGES),
     Kind("bad-image", bad_image_data, WITH_IMAGES),
     Kind("encrypt", broken_encrypt, ("rc4", "aes", "aes", "text")),
     Kind("kids", deep_kids, ("text",)),
+    Kind("objstm", corrupt_object_stream, ("notes-raw",)),
 ]
 
 
@@ -544,10 +585,12 @@ def test_a_batch_of_mutants_is_indexed_or_skipped(seeds, first, tmp_path, onnx_m
 
 @pytest.mark.parametrize("first", [50_000], ids=lambda s: f"seed{s}")
 def test_real_notes_mutants_are_indexed_or_skipped(first, tmp_path, onnx_models):
-    if not REAL_NOTES.exists():
-        pytest.skip(f"{REAL_NOTES} is absent: the real-notes seed is cut from it")
-    seeds = {"notes": seed_pdfs(tmp_path / "seeds", with_real_notes=True)["notes"]}
-    mutants = make_batch(seeds, range(first, first + 11), tmp_path / "notes")
+    for path in (REAL_NOTES, REAL_NOTES_RAW):
+        if not path.exists():
+            pytest.skip(f"{path} is absent: the real-notes seeds come from it")
+    every = seed_pdfs(tmp_path / "seeds", with_real_notes=True)
+    seeds = {name: every[name] for name in ("notes", "notes-raw")}
+    mutants = make_batch(seeds, range(first, first + len(KINDS)), tmp_path / "notes")
     check_batch(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), mutants)
 
 
