@@ -2,9 +2,11 @@
 
 The build owns the write side: finding the PDFs, reading each one behind its own fault barrier
 (a bad file costs that file, never the build), embedding only what changed, the two atomic
-commits (text first, so search works while OCR runs; then the figures' OCR text), and garbage
-collection. Only faults of the index itself (disk full, no permission) end a build, and then the
-previous generation keeps answering.
+commits (text first, so search works while OCR runs; then the OCR text of figures and of
+scanned pages), and garbage collection. A scanned page (no usable text layer under a page-sized
+image) is read by full-page OCR and becomes prose: its lines are the page's text, cut into
+passages like any typed page's. Only faults of the index itself (disk full, no permission) end
+a build, and then the previous generation keeps answering.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -27,10 +30,24 @@ from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
 from .courses import COURSES, recognise_course
 from .embed import DEFAULT_MODEL, Embedder
 from .errors import IndexMismatch, IndexUnwritable, NotesearchError, NotesNotFound, PdfUnreadable
-from .extract import FigureCounts, Warn, extract_figures, iter_pages, open_pdf, pdf_title
+from .extract import (
+    FigureCounts,
+    Warn,
+    extract_figures,
+    is_scanned,
+    iter_pages,
+    open_pdf,
+    pdf_title,
+)
 from .models import build_embedder
 from .progress import bar
 from .records import Chunk, Figure, Page
+from .textnorm import clean_page_text
+
+# Scanned pages are rendered for OCR at this resolution, at most SCAN_MAX_SIDE pixels a side:
+# sharp enough for 9-point type, and OCR time grows with the pixels.
+SCAN_DPI = 150
+SCAN_MAX_SIDE = 2400
 
 
 def warn_on_stderr(message: str) -> None:
@@ -49,7 +66,8 @@ class BuildReport:
     passages_embedded: int = 0
     figures: dict[str, dict[str, int]] = field(default_factory=dict)
     figures_ocr_read: int = 0
-    figures_ocr_pending: int = 0
+    figures_ocr_pending: int = 0  # images (figures and scanned pages) sent to OCR
+    scans_ocr_read: int = 0
     seconds: float = 0.0
     ocr: bool = True
     log: str = ""  # where the tracebacks of skipped files are, when any file was skipped
@@ -58,10 +76,11 @@ class BuildReport:
         line = (f"added {len(self.added)}, updated {len(self.updated)}, "
                 f"removed {len(self.removed)}, unchanged {len(self.unchanged)}; "
                 f"embedded {self.passages_embedded} passages")
-        if self.figures_ocr_read:
-            line += f"; OCR read {self.figures_ocr_read} figures"
+        if self.figures_ocr_read or self.scans_ocr_read:
+            line += (f"; OCR read {self.figures_ocr_read} figures and {self.scans_ocr_read} "
+                     "scanned pages")
         if not self.ocr:
-            line += "; figures not OCR'd (--no-ocr)"
+            line += "; figures and scanned pages not OCR'd (--no-ocr)"
         if self.failed:
             line += f"; {len(self.failed)} skipped (reasons above)"
         return f"{line} ({self.seconds:.1f} s)"
@@ -71,11 +90,11 @@ class BuildReport:
 class _Read:
     """Everything taken from one PDF before anything is written."""
 
-    pages: list[Page]
+    pages: list[Page]  # a scanned page's text is empty: OCR gives it
     figures: list[Figure]
-    chunks: list[Chunk]
     title: str
     counts: FigureCounts
+    scans: list[int]  # numbers of the scanned pages
 
 
 def file_sha256(path: Path) -> str:
@@ -295,26 +314,40 @@ class Builder:
             pass  # a log that cannot be written must not cost the file a second time
 
     def _read(self, path: Path) -> _Read:
-        """Pages, figures and passages of one PDF; raises whatever the PDF makes libraries raise."""
+        """Pages, figures and scanned pages of one PDF; raises whatever the PDF makes libraries
+        raise. A scanned page's image is no figure: OCR reads the whole page instead."""
         reader = open_pdf(path)
         counts = FigureCounts()
         seen: set[str] = set()
-        pages, figures = [], []
+        pages, figures, scans = [], [], []
         for page, pdf_page in iter_pages(reader, path, self.warn):
+            if pdf_page is not None and is_scanned(page, pdf_page):
+                scans.append(page.number)
+                pages.append(Page(page.number, ""))  # a scanner's stamp is not the page's text
+                continue
             pages.append(page)
             if pdf_page is not None:
                 figures.extend(extract_figures(pdf_page, page.number, path, self.dir.figures_dir,
                                                seen, counts, self.warn))
         course = recognise_course(path.name)
         title = COURSES[course] if course else pdf_title(reader, path)
-        return _Read(pages, figures, chunk_pages(pages), title, counts)
+        return _Read(pages, figures, title, counts, scans)
 
     def _store(self, db: sqlite3.Connection, name: str, path: Path, sha: str,
                previous: sqlite3.Row | None, read: _Read, cache) -> None:
-        ocr_texts = cache.get([f.sha256 for f in read.figures]) if self.ocr else {}
+        scan_keys = {number: scan_key(sha, number) for number in read.scans}
+        ocr_texts = (cache.get([f.sha256 for f in read.figures] + list(scan_keys.values()))
+                     if self.ocr else {})
+        pages = [(p.number, p.text, "text") for p in read.pages]
+        for n, (number, _, _) in enumerate(pages):
+            if number in scan_keys:
+                text = ocr_texts.get(scan_keys[number])
+                pages[n] = (number, "", "scan") if text is None else (number, scan_text(text),
+                                                                      "ocr")
         figure_chunks = [[*figure_passages(ocr_texts.get(f.sha256, ""), f.page)]
                          for f in read.figures]
-        all_chunks = read.chunks + [c for per_figure in figure_chunks for c in per_figure]
+        text_chunks = chunk_pages(Page(number, text) for number, text, _ in pages)
+        all_chunks = text_chunks + [c for per_figure in figure_chunks for c in per_figure]
         vectors = self._vectors(db, all_chunks)  # before the old rows go: they are reused
         course = recognise_course(path.name)
         with db:
@@ -323,8 +356,9 @@ class Builder:
             doc_id = store.add_document(
                 db, name=name, path=str(path.resolve()), sha256=sha, course=course,
                 title=read.title, pages=len(read.pages), size=path.stat().st_size)
-            store.add_pages(db, doc_id, [(p.number, p.text) for p in read.pages])
-            figure_ids: list[int | None] = [None] * len(read.chunks)
+            store.add_pages(db, doc_id, [(number, text) for number, text, _ in pages],
+                            {number: source for number, _, source in pages})
+            figure_ids: list[int | None] = [None] * len(text_chunks)
             for figure, passages in zip(read.figures, figure_chunks, strict=True):
                 figure_id = store.add_figure(db, doc_id, figure,
                                              ocr_done=figure.sha256 in ocr_texts)
@@ -360,20 +394,29 @@ class Builder:
         db = store.connect(live / layout.DB_NAME, readonly=True)
         pending = db.execute(
             "SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+        scans = store.scans_pending(db)
         db.close()
-        if not pending:
+        if not pending and not scans:
             return
         cache = self._ocr_cache()
         images = {r["sha256"]: self.dir.root / r["path"] for r in pending}
-        texts = cache.get(list(images))
-        todo = {sha: path for sha, path in images.items() if sha not in texts}
-        self.report.figures_ocr_pending = len(todo)
-        try:
-            for sha, text in read_figures(todo, cache, self.progress):
-                texts[sha] = text
-                self.report.figures_ocr_read += 1
-        finally:
-            cache.close()
+        keys = {(r["doc_id"], r["number"]): scan_key(r["sha256"], r["number"]) for r in scans}
+        texts = cache.get([*images, *keys.values()])
+        with tempfile.TemporaryDirectory(prefix=".tmp-scans-", dir=self.dir.root) as folder:
+            todo = {sha: path for sha, path in images.items() if sha not in texts}
+            todo.update(self._render_scans(
+                [r for r in scans if keys[r["doc_id"], r["number"]] not in texts], Path(folder)))
+            self.report.figures_ocr_pending = len(todo)
+            try:
+                for sha, text in read_figures(todo, cache, self.progress,
+                                              pages=frozenset(keys.values())):
+                    texts[sha] = text
+                    if sha in images:
+                        self.report.figures_ocr_read += 1
+                    else:
+                        self.report.scans_ocr_read += 1
+            finally:
+                cache.close()
         temp, db = self._begin()
         rows = db.execute("SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")
         by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
@@ -384,11 +427,46 @@ class Builder:
                 chunks.append(chunk)
                 ids.append(row["id"])
             done.append(row["id"])
+        read = {key: scan_text(texts[k]) for key, k in keys.items() if k in texts}
         with db:
             for doc_id, (chunks, ids) in by_doc.items():
                 store.add_chunks(db, doc_id, chunks, self._vectors(db, chunks), ids)
             db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
+            for doc_id in sorted({doc_id for doc_id, _ in read}):
+                self._store_scans(db, doc_id, {n: t for (d, n), t in read.items() if d == doc_id})
         self._commit(temp, db)
+
+    def _render_scans(self, scans: list[sqlite3.Row], folder: Path) -> dict[str, Path]:
+        """Each scanned page as a grey PNG in `folder`, by its OCR cache key. A page that
+        cannot be rendered (its PDF gone or changed since) is warned about and stays pending."""
+        from .render_page import render_for_ocr
+
+        rendered = {}
+        for row in scans:
+            key = scan_key(row["sha256"], row["number"])
+            target = folder / f"{key}.png"
+            try:
+                if file_sha256(Path(row["path"])) != row["sha256"]:
+                    raise FileNotFoundError("changed since it was read")
+                render_for_ocr(Path(row["path"]), row["number"], target, SCAN_DPI, SCAN_MAX_SIDE)
+            except Exception as exc:  # this page's fault barrier
+                if index_fault(exc, self.dir.root):
+                    raise
+                self.warn(f"{Path(row['path']).name} p. {row['number']}: scanned page not "
+                          f"rendered for OCR ({type(exc).__name__}: {_one_line(exc)})")
+                continue
+            rendered[key] = target
+        return rendered
+
+    def _store_scans(self, db: sqlite3.Connection, doc_id: int, read: dict[int, str]) -> None:
+        """Give a document's scanned pages their OCR text and cut its prose again, all pages
+        together, exactly as a first build that found the text in the OCR cache would."""
+        for number, text in read.items():
+            store.set_page_text(db, doc_id, number, text, "ocr")
+        chunks = chunk_pages(Page(n, t) for n, t in store.page_texts(db, doc_id))
+        vectors = self._vectors(db, chunks)  # before the old passages go: they are reused
+        store.delete_text_chunks(db, doc_id)
+        store.add_chunks(db, doc_id, chunks, vectors)
 
     def _collect_garbage(self) -> None:
         """Delete figures and rendered pages that no generation on disk refers to any more
@@ -419,6 +497,18 @@ class Builder:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:200] + "…" if len(text) > 200 else text
+
+
+def scan_key(document_sha256: str, number: int) -> str:
+    """The OCR cache key of a scanned page: its document's content, the page, and how pages
+    are rendered for OCR (no image hash is known before the page is rendered)."""
+    return hashlib.sha256(f"scan-page {SCAN_DPI} {SCAN_MAX_SIDE} {document_sha256} {number}"
+                          .encode()).hexdigest()
+
+
+def scan_text(ocr_text: str) -> str:
+    """A scanned page's OCR lines as page text, normalised like a text layer's."""
+    return clean_page_text(ocr_text)
 
 
 def figure_passages(ocr_text: str, page: int) -> Iterator[Chunk]:

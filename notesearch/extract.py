@@ -26,6 +26,11 @@ Warn = Callable[[str], None]
 # icons. Slides and plots are far larger.
 MIN_FIGURE_SIDE = 48
 MIN_FIGURE_STDDEV = 4.0
+# A page is a scan when its text layer holds fewer letters than this (none, or a scanner's
+# stamp) and one image covers at least SCAN_MIN_COVERAGE of it. Slide screenshots in the course
+# notes cover at most 0.44 of their page; a scanned page's image covers all of it.
+SCAN_MAX_LETTERS = 20
+SCAN_MIN_COVERAGE = 0.6
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -107,6 +112,41 @@ def iter_pages(reader, path: Path, warn: Warn) -> Iterator[tuple[Page, object]]:
                  "page kept empty")
             raw = ""
         yield Page(number, clean_page_text(raw)), pdf_page
+
+
+def is_scanned(page: Page, pdf_page) -> bool:
+    """Whether this page is a scan: (almost) no text layer, under a page-sized image.
+
+    Such a page is read by full-page OCR as prose; its image is not a figure.
+    """
+    if sum(ch.isalpha() for ch in page.text) >= SCAN_MAX_LETTERS:
+        return False
+    try:
+        return image_coverage(pdf_page) >= SCAN_MIN_COVERAGE
+    except Exception:  # an unparsable content stream: keep the page as it is
+        return False
+
+
+def image_coverage(pdf_page) -> float:
+    """The largest share of the page's area one drawn image (or form) covers.
+
+    An XObject is drawn into the unit square mapped by the current matrix, so its area on the
+    page is the matrix's determinant; pypdf's text walk hands each operator that matrix.
+    """
+    box = pdf_page.mediabox
+    area = abs(float(box.width) * float(box.height))
+    if not area:
+        return 0.0
+    largest = 0.0
+
+    def visit(operator: bytes, _operands, matrix, _text_matrix) -> None:
+        nonlocal largest
+        if operator == b"Do":
+            a, b, c, d = (float(x) for x in matrix[:4])
+            largest = max(largest, abs(a * d - b * c) / area)
+
+    pdf_page.extract_text(visitor_operand_before=visit)
+    return largest
 
 
 def _pages(reader, path: Path, warn: Warn) -> Iterator[object | None]:

@@ -98,23 +98,73 @@ def no_room_for_text(path: Path) -> str | None:
     return None
 
 
+def _confident(text: str, score: float) -> bool:
+    return score >= MIN_LINE_CONFIDENCE and sum(ch.isalnum() for ch in text) >= 2
+
+
 def ocr_lines(engine, path: Path) -> str:
     """The confident lines RapidOCR reads in an image, one per line."""
     result = engine(str(path))
     lines = [
         text.strip()
         for text, score in zip(result.txts or (), result.scores or (), strict=False)
-        if score >= MIN_LINE_CONFIDENCE and sum(ch.isalnum() for ch in text) >= 2
+        if _confident(text, score)
     ]
     return "\n".join(lines)
 
 
-def _read(sha256: str, path: str) -> tuple[str, str | None, str]:
-    """(sha256, text, "") or, when this image fails, (sha256, None, why) instead of raising."""
+def page_lines(engine, path: Path) -> str:
+    """A scanned page's confident text in reading order: one line of text per line.
+
+    RapidOCR finds text in boxes, several to a line when a line has gaps; they are put back
+    together line by line (see `reading_order`).
+    """
+    result = engine(str(path))
+    boxes = [] if result.boxes is None else result.boxes
+    found = [(quad, text.strip()) for quad, text, score in
+             zip(boxes, result.txts or (), result.scores or (), strict=False)
+             if _confident(text, score)]
+    return "\n".join(reading_order(found))
+
+
+def reading_order(boxes: list[tuple[object, str]]) -> list[str]:
+    """Text boxes (4-corner quads clockwise from top left, with their text) as lines, top to
+    bottom, each line's boxes left to right.
+
+    A box continues a line when its left edge's middle lies within half a line height of that
+    line's middle line, extended along its slant: a slightly rotated scan tilts every line, so
+    comparing the boxes' upright extents would merge neighbouring lines.
+    """
+    items = []
+    for quad, text in boxes:
+        (x0, y0), (x1, y1), _, (x3, y3) = ((float(x), float(y)) for x, y in quad[:4])
+        slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
+        items.append((y0 + (y3 - y0) / 2, x0, slope, max(abs(y3 - y0), 1.0), text))
+    items.sort(key=lambda item: item[0])
+    lines: list[list[tuple[float, float, float, float, str]]] = []
+    for item in items:
+        y, x = item[0], item[1]
+        for line in reversed(lines[-3:]):
+            first = line[0]
+            if abs(y - (first[0] + first[2] * (x - first[1]))) < first[3] / 2:
+                line.append(item)
+                break
+        else:
+            lines.append([item])
+    return [" ".join(item[4] for item in sorted(line, key=lambda item: item[1]))
+            for line in lines]
+
+
+def _read(sha256: str, path: str, as_page: bool = False) -> tuple[str, str | None, str]:
+    """(sha256, text, "") or, when this image fails, (sha256, None, why) instead of raising.
+
+    `as_page`: the image is a whole scanned page, read in reading order (`page_lines`).
+    """
     try:
         if no_room_for_text(Path(path)):
             return sha256, "", ""
-        return sha256, ocr_lines(_engine, Path(path)), ""
+        read = page_lines if as_page else ocr_lines
+        return sha256, read(_engine, Path(path)), ""
     except Exception as error:  # one image's failure must not end the build
         return sha256, None, f"{type(error).__name__}: {error}"
 
@@ -153,8 +203,11 @@ def _warn_on_stderr(message: str) -> None:
 
 def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
                  workers: int | None = None,
-                 warn: Callable[[str], None] = _warn_on_stderr) -> Iterator[tuple[str, str]]:
+                 warn: Callable[[str], None] = _warn_on_stderr,
+                 pages: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
     """OCR each (sha256 -> png path) image; yield (sha256, text) as they finish.
+
+    The images whose key is in `pages` are rendered scanned pages, read in reading order.
 
     Every image is yielded once. One that cannot be read (a corrupt file, RapidOCR raising, its
     worker dying) is warned about and yielded with empty text but not cached, so a later build
@@ -164,7 +217,7 @@ def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(images) or 1))
     with bar("OCR", len(images), "figures", progress) as shown:
-        for sha, text, why in _read_all(images, workers, warn):
+        for sha, text, why in _read_all(images, workers, warn, pages):
             shown.update()
             if text is None:
                 warn(f"could not OCR figure {images[sha]} ({why}); its text is left out")
@@ -174,8 +227,8 @@ def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
                 yield sha, text
 
 
-def _read_all(images: dict[str, Path], workers: int,
-              warn: Callable[[str], None]) -> Iterator[tuple[str, str | None, str]]:
+def _read_all(images: dict[str, Path], workers: int, warn: Callable[[str], None],
+              pages: frozenset[str]) -> Iterator[tuple[str, str | None, str]]:
     """(sha256, text or None, why) for every image, however many workers die.
 
     A dead worker breaks its whole pool, and which image it held is unknown; but a pool hands
@@ -186,24 +239,25 @@ def _read_all(images: dict[str, Path], workers: int,
     queue = list(images.items())
     while queue:
         finished: set[str] = set()
-        for result in _run_pool(dict(queue), workers):
+        for result in _run_pool(dict(queue), workers, pages):
             finished.add(result[0])
             yield result
         left = [(sha, path) for sha, path in queue if sha not in finished]
         if left:
             warn(f"an OCR worker died; retrying the {len(left)} figures it left unread")
         suspects, queue = left[:2 * workers + 1], left[2 * workers + 1:]
-        yield from _one_at_a_time(suspects)
+        yield from _one_at_a_time(suspects, pages)
 
 
-def _one_at_a_time(images: list[tuple[str, Path]]) -> Iterator[tuple[str, str | None, str]]:
+def _one_at_a_time(images: list[tuple[str, Path]], pages: frozenset[str]
+                   ) -> Iterator[tuple[str, str | None, str]]:
     """Each image alone in a one-worker pool, so a worker's death names the image it held."""
     while images:
         with ocr_pool(1) as pool:
             while images:
                 (sha, path), images = images[0], images[1:]
                 try:
-                    result = pool.submit(_read, sha, str(path)).result()
+                    result = pool.submit(_read, sha, str(path), sha in pages).result()
                 except BrokenProcessPool:
                     result = None
                 yield result or (sha, None, "its OCR worker died")
@@ -211,13 +265,14 @@ def _one_at_a_time(images: list[tuple[str, Path]]) -> Iterator[tuple[str, str | 
                     break
 
 
-def _run_pool(todo: dict[str, Path], workers: int) -> Iterator[tuple[str, str | None, str]]:
+def _run_pool(todo: dict[str, Path], workers: int, pages: frozenset[str]
+              ) -> Iterator[tuple[str, str | None, str]]:
     """Results of one pool over these images; those lost with a dead worker are not yielded."""
     with ocr_pool(min(workers, len(todo))) as pool:
         futures: dict[Future, str] = {}
         try:
             for sha, path in todo.items():
-                futures[pool.submit(_read, sha, str(path))] = sha
+                futures[pool.submit(_read, sha, str(path), sha in pages)] = sha
         except BrokenProcessPool:  # a worker died while the rest were being submitted
             pass
         try:

@@ -92,6 +92,16 @@ def _render(pdf_path: Path, number: int) -> bytes:
     return buffer.getvalue()
 
 
+def render_for_ocr(pdf_path: Path, number: int, target: Path, dpi: int, max_side: int) -> None:
+    """Save page `number` as a grey PNG at `dpi` (at most `max_side` pixels a side), for
+    full-page OCR of a scanned page."""
+    with _open_page(pdf_path, number) as page:
+        width, height = page.get_size()
+        scale = min(dpi / 72, max_side / max(width, height, 1))
+        image = page.render(scale=scale, grayscale=True).to_pil()
+    image.convert("L").save(target, format="PNG")
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
     """Write via a temporary file and rename, so no reader ever sees half a PNG."""
     target.parent.mkdir(parents=True, exist_ok=True)

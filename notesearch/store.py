@@ -112,7 +112,14 @@ def m002_page_search(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_page_search]
+def m003_page_source(db: sqlite3.Connection) -> None:
+    """Where a page's text comes from: its text layer ('text'), or full-page OCR of a scanned
+    page, pending ('scan': no text yet) or done ('ocr')."""
+    db.execute("ALTER TABLE pages ADD COLUMN source TEXT NOT NULL DEFAULT 'text'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_initial, m002_page_search, m003_page_source]
 FORMAT_VERSION = len(MIGRATIONS)
 
 
@@ -208,9 +215,52 @@ def add_document(db: sqlite3.Connection, *, name: str, path: str, sha256: str,
     return int(cursor.lastrowid)
 
 
-def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]]) -> None:
+def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]],
+              sources: dict[int, str] | None = None) -> None:
+    """Insert (number, text) pages; `sources` names the pages whose text is not their text
+    layer's ('scan' or 'ocr', see m003_page_source)."""
     db.executemany("INSERT INTO pages (doc_id, number, text) VALUES (?, ?, ?)",
                    [(doc_id, number, text) for number, text in pages])
+    other = [(source, doc_id, number) for number, source in (sources or {}).items()
+             if source != "text"]
+    if other:  # (an index from before m003 has no such column, nor such pages)
+        db.executemany("UPDATE pages SET source = ? WHERE doc_id = ? AND number = ?", other)
+
+
+def page_texts(db: sqlite3.Connection, doc_id: int) -> list[tuple[int, str]]:
+    """A document's pages as (number, text), in order."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT number, text FROM pages WHERE doc_id = ? ORDER BY number", (doc_id,))]
+
+
+def scans_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Scanned pages still waiting for OCR: doc_id, number, and the document's path and sha256."""
+    return db.execute(
+        "SELECT p.doc_id, p.number, d.path, d.sha256 FROM pages p JOIN documents d "
+        "ON d.id = p.doc_id WHERE p.source = 'scan' ORDER BY p.doc_id, p.number").fetchall()
+
+
+def ocr_pending(db: sqlite3.Connection) -> int:
+    """Figures and scanned pages that OCR has not read yet (a --no-ocr build leaves them)."""
+    return int(db.execute(
+        "SELECT (SELECT count(*) FROM figures WHERE ocr_done = 0) "
+        "+ (SELECT count(*) FROM pages WHERE source = 'scan')").fetchone()[0])
+
+
+def set_page_text(db: sqlite3.Connection, doc_id: int, number: int, text: str,
+                  source: str) -> None:
+    """Replace one page's text. Delete and insert, so the pages_fts triggers follow; the page's
+    slide text (none on a scanned page, whose images are not figures) is recomputed."""
+    db.execute("DELETE FROM pages WHERE doc_id = ? AND number = ?", (doc_id, number))
+    add_pages(db, doc_id, [(number, text)], {number: source})
+    db.execute(f"UPDATE pages_fts SET figures = {_page_figures('?', '?')} WHERE rowid = "
+               "(SELECT rowid FROM pages WHERE doc_id = ? AND number = ?)",
+               (doc_id, number, doc_id, number))
+
+
+def delete_text_chunks(db: sqlite3.Connection, doc_id: int) -> None:
+    """Drop a document's prose passages (its figures' passages stay), to cut them again."""
+    db.execute("DELETE FROM chunks WHERE doc_id = ? AND kind = 'text'", (doc_id,))
 
 
 def add_figure(db: sqlite3.Connection, doc_id: int, figure: Figure, ocr_done: bool) -> int:

@@ -211,7 +211,8 @@ def test_an_older_index_refuses_queries_until_a_build_upgrades_it(index_copy, no
         DROP TABLE pages_fts;
         DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
         DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
-        DELETE FROM _migrations WHERE name = 'm002_page_search';
+        ALTER TABLE pages DROP COLUMN source;
+        DELETE FROM _migrations WHERE name IN ('m002_page_search', 'm003_page_source');
     """)
     db.close()
     result = cli("search", "max pooling", "--index", index_copy)

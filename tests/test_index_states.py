@@ -97,7 +97,8 @@ def older_format(index: Path) -> None:
         DROP TABLE pages_fts;
         DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
         DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
-        DELETE FROM _migrations WHERE name = 'm002_page_search';
+        ALTER TABLE pages DROP COLUMN source;
+        DELETE FROM _migrations WHERE name IN ('m002_page_search', 'm003_page_source');
     """)
     db.close()
 
