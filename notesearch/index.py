@@ -304,7 +304,7 @@ class NoteIndex:
                 "(SELECT count(*) FROM figures f WHERE f.doc_id = d.id) AS figures "
                 "FROM documents d ORDER BY d.name")
         ]
-        pending = self.db.execute("SELECT count(*) FROM figures WHERE ocr_done = 0").fetchone()[0]
+        pending = store.ocr_pending(self.db)  # figures and scanned pages
         size = sum(p.stat().st_size for p in self.generation.iterdir())
         return {
             "index": str(self.dir.root), "notes_dir": self.meta.get("notes_dir"),

@@ -51,7 +51,7 @@ def built(notes, tmp_path_factory, onnx_models) -> dict:
     index = seeded_index(onnx_models, tmp_path_factory.mktemp("scan-index") / "index")
     plain = NoteIndex.build(notes, index, ocr=False)
     with NoteIndex.open(index) as opened:
-        pending = store.ocr_pending(opened.db)
+        pending = opened.status()["figures_ocr_pending"]  # figures and scanned pages
         plain_pages = pages_of(opened)
     ocr = NoteIndex.build(notes, index, ocr=True)
     with NoteIndex.open(index) as opened:
