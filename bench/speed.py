@@ -171,9 +171,14 @@ def main() -> None:
     if args.before and {"cold", "help"} & set(args.only):
         before = [sys.executable, "-m", "notesearch"]
         if "cold" in args.only:
+            # Its own index of the same notes: the other checkout may read another format.
+            old_index = work / "before-index"
+            if not (old_index / "CURRENT").exists():
+                run_process([*before, "index", str(args.notes), "--index", str(old_index),
+                             "--no-ocr", "-q"], cwd=args.before)
             ours, old = alternate(
                 args.runs, ours_cold, lambda n: run_process(
-                    [*before, "search", queries[n % len(queries)], "--index", str(index)],
+                    [*before, "search", queries[n % len(queries)], "--index", str(old_index)],
                     cwd=args.before)[0])
             table.add("cold CLI search vs --before", ours, old, baseline_name="before")
         if "help" in args.only:
