@@ -283,8 +283,8 @@ class Builder:
                 self.report.unchanged.append(name)
                 return
             read = self._read(path)
-        except PdfUnreadable as exc:
-            self._fail(name, str(exc))
+        except PdfUnreadable as exc:  # a reason known to be the file's; log what caused it
+            self._fail(name, str(exc), exc if exc.__cause__ is not None else None)
             return
         except NotesearchError:
             raise

@@ -227,6 +227,10 @@ def test_a_file_that_makes_a_library_raise_costs_that_file_only(tmp_path, notes,
     log = (index / "build.log").read_text()
     assert "Traceback" in log and "predictor 77" in log and report.log == str(index / "build.log")
     answers(index)
+    (notes / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\0" * 500)  # a pypdf error, explained
+    report = NoteIndex.build(notes, index, ocr=False, warn=warnings.append)
+    assert "broken.pdf: not a readable PDF" in report.failed["broken.pdf"]
+    assert re.search(r"^--- \S+ broken\.pdf$", (index / "build.log").read_text(), re.M)
 
 
 def test_a_full_disk_ends_the_build_in_one_line_and_the_old_index_answers(tmp_path, notes,
