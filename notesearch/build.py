@@ -408,7 +408,7 @@ class Builder:
                 [r for r in scans if keys[r["doc_id"], r["number"]] not in texts], Path(folder)))
             self.report.figures_ocr_pending = len(todo)
             try:
-                for sha, text in read_figures(todo, cache, self.progress,
+                for sha, text in read_figures(todo, cache, self.progress, warn=self.warn,
                                               pages=frozenset(keys.values())):
                     texts[sha] = text
                     if sha in images:
