@@ -5,7 +5,8 @@
 
 Every figure is min / median / max over --runs (or --build-runs) whole measurements, notesearch
 and txtai alternating, and the ratio txtai / notesearch of the medians is what to read (this
-machine is shared and noisy; the load average is printed with the table):
+machine is shared and noisy; the load average is printed with the table, and every whole-process
+figure has a second row with its CPU time, user + system, which load distorts far less):
 - cold CLI search: one whole process, `notesearch search QUERY` against `python
   bench/txtai_baseline.py search INDEX QUERY` (loads the saved txtai index, searches, prints);
 - `notesearch --help`: beside a bare interpreter start (txtai has no command line; the floor
@@ -34,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,8 +47,14 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 PARTS = ["cold", "help", "warm", "build"]
 
 
-def run_process(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of one child process, from wait4's own accounting."""
+class Run(NamedTuple):
+    wall: float  # seconds
+    peak: int  # MiB
+    cpu: float  # user + system seconds: what a loaded machine distorts least
+
+
+def run_process(cmd: list[str], cwd: Path | None = None) -> Run:
+    """Wall seconds, peak RSS and CPU seconds of one child process, from wait4's accounting."""
     started = time.perf_counter()
     process = subprocess.Popen(cmd, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
@@ -55,7 +63,8 @@ def run_process(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
     _, status, usage = os.wait4(process.pid, 0)
     if status:
         raise SystemExit(f"{cmd} failed with status {status}:\n{errors.decode(errors='replace')}")
-    return time.perf_counter() - started, usage.ru_maxrss // 1024
+    return Run(time.perf_counter() - started, usage.ru_maxrss // 1024,
+               usage.ru_utime + usage.ru_stime)
 
 
 def spread(values: list[float], unit: str = "ms") -> str:
@@ -72,6 +81,14 @@ class Table:
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, str, str]] = []
+
+    def add_runs(self, measure: str, ours: list[Run], theirs: list[Run] | None,
+                 unit: str = "ms", baseline_name: str = "") -> None:
+        """A row of wall times and a row of CPU times."""
+        self.add(measure, [r.wall for r in ours], theirs and [r.wall for r in theirs], unit,
+                 baseline_name)
+        self.add("  the same, CPU (user+sys)", [r.cpu for r in ours],
+                 theirs and [r.cpu for r in theirs], unit, baseline_name)
 
     def add(self, measure: str, ours: list[float], theirs: list[float] | None,
             unit: str = "ms", baseline_name: str = "") -> None:
@@ -92,8 +109,8 @@ class Table:
             print("| " + " | ".join(row) + " |")
 
 
-def alternate(runs: int, first: Callable[[int], float], second: Callable[[int], float]
-              ) -> tuple[list[float], list[float]]:
+def alternate(runs: int, first: Callable[[int], Run], second: Callable[[int], Run]
+              ) -> tuple[list[Run], list[Run]]:
     """`runs` measurements of each, interleaved so that load drifts hit both alike."""
     a, b = [], []
     for n in range(runs):
@@ -149,24 +166,25 @@ def main() -> None:
     if not (txtai_index / "config.json").exists():
         run_process([*BASELINE, "build", str(args.notes), str(txtai_index)])
 
-    def ours_cold(n: int) -> float:
+    def ours_cold(n: int) -> Run:
         return run_process([*NOTESEARCH, "search", queries[n % len(queries)],
-                            "--index", str(index)])[0]
+                            "--index", str(index)])
 
-    def txtai_cold(n: int) -> float:
-        return run_process([*BASELINE, "search", str(txtai_index), queries[n % len(queries)]])[0]
+    def txtai_cold(n: int) -> Run:
+        return run_process([*BASELINE, "search", str(txtai_index), queries[n % len(queries)]])
 
     if "cold" in args.only:
         ours, theirs = alternate(args.runs, ours_cold, txtai_cold)
-        table.add("cold CLI search, whole process", ours, theirs)
+        table.add_runs("cold CLI search, whole process", ours, theirs)
         peaks = [run_process([*NOTESEARCH, "search", queries[0], "--index", str(index)])[1]
                  for _ in range(3)]
         table.note("cold CLI search, peak RSS", f"{statistics.median(peaks)} MiB")
     if "help" in args.only:
         ours, floor = alternate(
-            args.runs, lambda n: run_process([*NOTESEARCH, "--help"])[0],
-            lambda n: run_process([sys.executable, "-c", "pass"])[0])
-        table.add("`notesearch --help`", ours, floor, baseline_name="bare `python -c pass`")
+            args.runs, lambda n: run_process([*NOTESEARCH, "--help"]),
+            lambda n: run_process([sys.executable, "-c", "pass"]))
+        table.add_runs("`notesearch --help`", ours, floor,
+                       baseline_name="bare `python -c pass`")
 
     if args.before and {"cold", "help"} & set(args.only):
         before = [sys.executable, "-m", "notesearch"]
@@ -179,13 +197,13 @@ def main() -> None:
             ours, old = alternate(
                 args.runs, ours_cold, lambda n: run_process(
                     [*before, "search", queries[n % len(queries)], "--index", str(old_index)],
-                    cwd=args.before)[0])
-            table.add("cold CLI search vs --before", ours, old, baseline_name="before")
+                    cwd=args.before))
+            table.add_runs("cold CLI search vs --before", ours, old, baseline_name="before")
         if "help" in args.only:
             ours, old = alternate(
-                args.runs, lambda n: run_process([*NOTESEARCH, "--help"])[0],
-                lambda n: run_process([*before, "--help"], cwd=args.before)[0])
-            table.add("`--help` vs --before", ours, old, baseline_name="before")
+                args.runs, lambda n: run_process([*NOTESEARCH, "--help"]),
+                lambda n: run_process([*before, "--help"], cwd=args.before))
+            table.add_runs("`--help` vs --before", ours, old, baseline_name="before")
 
     sys.path[:0] = [str(ROOT), str(HERE)]
     import txtai_baseline
@@ -204,36 +222,36 @@ def main() -> None:
                   theirs_p50)
         table.add("warm API search p95", ours_p95, theirs_p95)
 
-    def ours_build(n: int) -> float:
+    def ours_build(n: int) -> Run:
         target = work / f"build-{n}"
-        wall = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
-                            "--no-ocr", "-q"])[0]
+        run = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
+                           "--no-ocr", "-q"])
         shutil.rmtree(target)
-        return wall
+        return run
 
-    def txtai_build(n: int) -> float:
+    def txtai_build(n: int) -> Run:
         target = work / f"txtai-build-{n}"
-        wall = run_process([*BASELINE, "build", str(args.notes), str(target)])[0]
+        run = run_process([*BASELINE, "build", str(args.notes), str(target)])
         shutil.rmtree(target)
-        return wall
+        return run
 
     if "build" in args.only:
         ours, theirs = alternate(args.build_runs, ours_build, txtai_build)
-        table.add("first build, text phase (export cached)", ours, theirs, unit="s")
+        table.add_runs("first build, text phase (export cached)", ours, theirs, unit="s")
         ours = [run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(index),
-                             "-q", "--no-ocr"])[0] for _ in range(args.runs)]
-        table.add("incremental build, nothing changed", ours, None)
+                             "-q", "--no-ocr"]) for _ in range(args.runs)]
+        table.add_runs("incremental build, nothing changed", ours, None)
 
     if args.ocr:
-        def full_build(n: int) -> float:
+        def full_build(n: int) -> Run:
             target = work / f"ocr-build-{n}"
-            wall = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
-                                "-q"])[0]
+            run = run_process([*NOTESEARCH, "index", str(args.notes), "--index", str(target),
+                               "-q"])
             shutil.rmtree(target)
-            return wall
+            return run
 
-        table.add("first full build with OCR (export cached)",
-                  [full_build(n) for n in range(args.build_runs)], None, unit="s")
+        table.add_runs("first full build with OCR (export cached)",
+                       [full_build(n) for n in range(args.build_runs)], None, unit="s")
 
     with NoteIndex.open(index) as notes:
         table.note("index size on disk (live generation, no OCR)",
