@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import sqlite3
 import sys
@@ -339,11 +340,15 @@ class Builder:
         ocr_texts = (cache.get([f.sha256 for f in read.figures] + list(scan_keys.values()))
                      if self.ocr else {})
         pages = [(p.number, p.text, "text") for p in read.pages]
+        scanned: dict[int, list[store.Line]] = {}
         for n, (number, _, _) in enumerate(pages):
             if number in scan_keys:
-                text = ocr_texts.get(scan_keys[number])
-                pages[n] = (number, "", "scan") if text is None else (number, scan_text(text),
-                                                                      "ocr")
+                value = ocr_texts.get(scan_keys[number])
+                if value is None:
+                    pages[n] = (number, "", "scan")
+                else:
+                    scanned[number] = scan_lines(value)
+                    pages[n] = (number, scan_text(scanned[number]), "ocr")
         figure_chunks = [[*figure_passages(ocr_texts.get(f.sha256, ""), f.page)]
                          for f in read.figures]
         text_chunks = chunk_pages(Page(number, text) for number, text, _ in pages)
@@ -358,6 +363,8 @@ class Builder:
                 title=read.title, pages=len(read.pages), size=path.stat().st_size)
             store.add_pages(db, doc_id, [(number, text) for number, text, _ in pages],
                             {number: source for number, _, source in pages})
+            for number, lines in scanned.items():
+                store.set_page_lines(db, doc_id, number, lines)
             figure_ids: list[int | None] = [None] * len(text_chunks)
             for figure, passages in zip(read.figures, figure_chunks, strict=True):
                 figure_id = store.add_figure(db, doc_id, figure,
@@ -427,7 +434,7 @@ class Builder:
                 chunks.append(chunk)
                 ids.append(row["id"])
             done.append(row["id"])
-        read = {key: scan_text(texts[k]) for key, k in keys.items() if k in texts}
+        read = {key: scan_lines(texts[k]) for key, k in keys.items() if k in texts}
         with db:
             for doc_id, (chunks, ids) in by_doc.items():
                 store.add_chunks(db, doc_id, chunks, self._vectors(db, chunks), ids)
@@ -458,11 +465,13 @@ class Builder:
             rendered[key] = target
         return rendered
 
-    def _store_scans(self, db: sqlite3.Connection, doc_id: int, read: dict[int, str]) -> None:
+    def _store_scans(self, db: sqlite3.Connection, doc_id: int,
+                     read: dict[int, list[store.Line]]) -> None:
         """Give a document's scanned pages their OCR text and cut its prose again, all pages
         together, exactly as a first build that found the text in the OCR cache would."""
-        for number, text in read.items():
-            store.set_page_text(db, doc_id, number, text, "ocr")
+        for number, lines in read.items():
+            store.set_page_text(db, doc_id, number, scan_text(lines), "ocr")
+            store.set_page_lines(db, doc_id, number, lines)
         chunks = chunk_pages(Page(n, t) for n, t in store.page_texts(db, doc_id))
         vectors = self._vectors(db, chunks)  # before the old passages go: they are reused
         store.delete_text_chunks(db, doc_id)
@@ -502,13 +511,23 @@ def _one_line(exc: BaseException) -> str:
 def scan_key(document_sha256: str, number: int) -> str:
     """The OCR cache key of a scanned page: its document's content, the page, and how pages
     are rendered for OCR (no image hash is known before the page is rendered)."""
-    return hashlib.sha256(f"scan-page {SCAN_DPI} {SCAN_MAX_SIDE} {document_sha256} {number}"
+    return hashlib.sha256(f"scan-page-2 {SCAN_DPI} {SCAN_MAX_SIDE} {document_sha256} {number}"
                           .encode()).hexdigest()
 
 
-def scan_text(ocr_text: str) -> str:
+def scan_lines(ocr_value: str) -> list[store.Line]:
+    """A scanned page's OCR lines with their boxes, as `ocr.page_lines` wrote them (the text
+    of a page that could not be read is empty)."""
+    try:
+        return [(str(t), float(x), float(y), float(w), float(h))
+                for t, x, y, w, h in json.loads(ocr_value)]
+    except ValueError:
+        return []
+
+
+def scan_text(lines: list[store.Line]) -> str:
     """A scanned page's OCR lines as page text, normalised like a text layer's."""
-    return clean_page_text(ocr_text)
+    return clean_page_text("\n".join(line[0] for line in lines))
 
 
 def figure_passages(ocr_text: str, page: int) -> Iterator[Chunk]:

@@ -284,6 +284,11 @@ class NoteIndex:
             "FROM chunks c LEFT JOIN figures f ON f.id = c.figure_id WHERE c.id = ?",
             (chunk_id,)).fetchone()
 
+    def page_lines(self, doc_id: int, number: int) -> list[store.Line]:
+        """A scanned page's OCR lines with their boxes, for the page view; [] for a typed
+        page (its text layer locates passages)."""
+        return store.page_lines(self.db, doc_id, number)
+
     def figure_file(self, sha256: str) -> Path | None:
         """The PNG of an indexed figure, by its hash."""
         row = self.db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1",

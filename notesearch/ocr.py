@@ -9,6 +9,7 @@ twice. One bad image (corrupt file, RapidOCR raising, a worker dying) costs that
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -114,22 +115,31 @@ def ocr_lines(engine, path: Path) -> str:
 
 
 def page_lines(engine, path: Path) -> str:
-    """A scanned page's confident text in reading order: one line of text per line.
+    """A scanned page's confident text in reading order, as JSON: a list of lines, each
+    [text, left, top, width, height] with its box in percent of the page (for the page view).
 
     RapidOCR finds text in boxes, several to a line when a line has gaps; they are put back
     together line by line (see `reading_order`).
     """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
     result = engine(str(path))
     boxes = [] if result.boxes is None else result.boxes
     found = [(quad, text.strip()) for quad, text, score in
              zip(boxes, result.txts or (), result.scores or (), strict=False)
              if _confident(text, score)]
-    return "\n".join(reading_order(found))
+    return json.dumps([
+        [text, round(100 * left / width, 2), round(100 * top / height, 2),
+         round(100 * (right - left) / width, 2), round(100 * (bottom - top) / height, 2)]
+        for text, (left, top, right, bottom) in reading_order(found)])
 
 
-def reading_order(boxes: list[tuple[object, str]]) -> list[str]:
+def reading_order(boxes: list[tuple[object, str]]
+                  ) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Text boxes (4-corner quads clockwise from top left, with their text) as lines, top to
-    bottom, each line's boxes left to right.
+    bottom, each line's boxes left to right; with each line its (left, top, right, bottom).
 
     A box continues a line when its left edge's middle lies within half a line height of that
     line's middle line, extended along its slant: a slightly rotated scan tilts every line, so
@@ -137,11 +147,14 @@ def reading_order(boxes: list[tuple[object, str]]) -> list[str]:
     """
     items = []
     for quad, text in boxes:
-        (x0, y0), (x1, y1), _, (x3, y3) = ((float(x), float(y)) for x, y in quad[:4])
+        corners = [(float(x), float(y)) for x, y in quad[:4]]
+        (x0, y0), (x1, y1), _, (x3, y3) = corners
         slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
-        items.append((y0 + (y3 - y0) / 2, x0, slope, max(abs(y3 - y0), 1.0), text))
+        extent = (min(x for x, _ in corners), min(y for _, y in corners),
+                  max(x for x, _ in corners), max(y for _, y in corners))
+        items.append((y0 + (y3 - y0) / 2, x0, slope, max(abs(y3 - y0), 1.0), text, extent))
     items.sort(key=lambda item: item[0])
-    lines: list[list[tuple[float, float, float, float, str]]] = []
+    lines: list[list[tuple]] = []
     for item in items:
         y, x = item[0], item[1]
         for line in reversed(lines[-3:]):
@@ -151,8 +164,14 @@ def reading_order(boxes: list[tuple[object, str]]) -> list[str]:
                 break
         else:
             lines.append([item])
-    return [" ".join(item[4] for item in sorted(line, key=lambda item: item[1]))
-            for line in lines]
+    out = []
+    for line in lines:
+        line.sort(key=lambda item: item[1])
+        extents = [item[5] for item in line]
+        out.append((" ".join(item[4] for item in line),
+                    (min(e[0] for e in extents), min(e[1] for e in extents),
+                     max(e[2] for e in extents), max(e[3] for e in extents))))
+    return out
 
 
 def _read(sha256: str, path: str, as_page: bool = False) -> tuple[str, str | None, str]:

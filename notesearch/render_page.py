@@ -148,6 +148,31 @@ def passage_boxes(pdf_path: Path, number: int, passage: str) -> list[Box]:
     return boxes
 
 
+def line_boxes(lines: list[tuple[str, float, float, float, float]], passage: str) -> list[Box]:
+    """Boxes over the OCR lines of a scanned page that hold `passage` (or its part there).
+
+    Args:
+        lines: the page's OCR lines in reading order: (text, left, top, width, height), the
+            box in percent of the page.
+        passage: the passage text as indexed.
+
+    Returns:
+        One box per line the passage touches, top to bottom; empty when it is not found.
+    """
+    wanted = _letters(passage)
+    letters = [_letters(line[0]) for line in lines]
+    span = best_span("".join(letters), wanted) if wanted else None
+    if span is None:
+        return []
+    boxes, start = [], 0
+    for line, text in zip(lines, letters, strict=True):
+        end = start + len(text)
+        if text and start < span[1] and end > span[0]:
+            boxes.append(Box(*line[1:]))
+        start = end
+    return boxes
+
+
 def _letters(text: str) -> str:
     """Only the letters and digits of `text`, NFKC-normalised and lower-cased.
 

@@ -118,8 +118,24 @@ def m003_page_source(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE pages ADD COLUMN source TEXT NOT NULL DEFAULT 'text'")
 
 
+def m004_page_lines(db: sqlite3.Connection) -> None:
+    """The OCR lines of scanned pages with their boxes (percent of the page), so the page view
+    can mark the lines that hold a passage: such a page has no text layer to find it in."""
+    db.executescript("""
+        CREATE TABLE page_lines (
+            doc_id INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            line INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            left REAL NOT NULL, top REAL NOT NULL, width REAL NOT NULL, height REAL NOT NULL,
+            PRIMARY KEY (doc_id, page, line)
+        );
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_initial, m002_page_search, m003_page_source]
+    m001_initial, m002_page_search, m003_page_source, m004_page_lines]
+Line = tuple[str, float, float, float, float]  # an OCR line: text, left, top, width, height
 FORMAT_VERSION = len(MIGRATIONS)
 
 
@@ -197,12 +213,12 @@ def documents(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
 
 def clear(db: sqlite3.Connection) -> None:
     """Forget every document (their passages, pages and figures too)."""
-    for table in ("chunks", "figures", "pages", "documents"):
+    for table in ("chunks", "figures", "pages", "page_lines", "documents"):
         db.execute(f"DELETE FROM {table}")
 
 
 def delete_document(db: sqlite3.Connection, doc_id: int) -> None:
-    for table in ("chunks", "figures", "pages"):
+    for table in ("chunks", "figures", "pages", "page_lines"):
         db.execute(f"DELETE FROM {table} WHERE doc_id = ?", (doc_id,))
     db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
@@ -256,6 +272,20 @@ def set_page_text(db: sqlite3.Connection, doc_id: int, number: int, text: str,
     db.execute(f"UPDATE pages_fts SET figures = {_page_figures('?', '?')} WHERE rowid = "
                "(SELECT rowid FROM pages WHERE doc_id = ? AND number = ?)",
                (doc_id, number, doc_id, number))
+
+
+def set_page_lines(db: sqlite3.Connection, doc_id: int, number: int, lines: list[Line]) -> None:
+    """Record a scanned page's OCR lines (replacing any earlier ones)."""
+    db.execute("DELETE FROM page_lines WHERE doc_id = ? AND page = ?", (doc_id, number))
+    db.executemany("INSERT INTO page_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(doc_id, number, n, *line) for n, line in enumerate(lines)])
+
+
+def page_lines(db: sqlite3.Connection, doc_id: int, number: int) -> list[Line]:
+    """A scanned page's OCR lines in reading order; none for a page with a text layer."""
+    return [tuple(r) for r in db.execute(
+        "SELECT text, left, top, width, height FROM page_lines WHERE doc_id = ? AND page = ? "
+        "ORDER BY line", (doc_id, number))]
 
 
 def delete_text_chunks(db: sqlite3.Connection, doc_id: int) -> None:

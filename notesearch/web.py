@@ -354,15 +354,19 @@ def _render_cache(index: NoteIndex, doc: sqlite3.Row, path: Path) -> Path | None
 def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: str = "",
               course: str = "", mode: str = "hybrid") -> Response:
     """Page `number` of a document with the chosen passage (or figure) boxed on it."""
-    from .render_page import figure_boxes, passage_boxes, rendered_size
+    from .render_page import figure_boxes, line_boxes, passage_boxes, rendered_size
 
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
         passage = _passage_on(index, chunk, doc_id, number)
         answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
+        lines = index.page_lines(doc_id, number)  # a scanned page's OCR lines, if it is one
     boxes, answer_boxes = [], []
     if passage is not None and passage["kind"] == "figure" and passage["width"]:
         boxes = figure_boxes(path, number, (passage["width"], passage["height"]))
+    elif passage is not None and lines:
+        boxes = line_boxes(lines, passage["text"])
+        answer_boxes = line_boxes(lines, answer) if answer else []
     elif passage is not None:
         boxes = passage_boxes(path, number, passage["text"])
         # The answer is marked more strongly, inside the passage's box when it lies there.

@@ -97,8 +97,8 @@ def older_format(index: Path) -> None:
         DROP TABLE pages_fts;
         DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
         DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
-        ALTER TABLE pages DROP COLUMN source;
-        DELETE FROM _migrations WHERE name IN ('m002_page_search', 'm003_page_source');
+        ALTER TABLE pages DROP COLUMN source; DROP TABLE page_lines;
+        DELETE FROM _migrations WHERE name != 'm001_initial';
     """)
     db.close()
 

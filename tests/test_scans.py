@@ -9,15 +9,18 @@ busy cores.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import NOTES, make_pdf, need, seeded_index, text_image
+from fastapi.testclient import TestClient
 from scanned import scanned_copy
 
 from notesearch import NoteIndex, store
 from notesearch.extract import is_scanned, iter_pages, open_pdf
+from notesearch.web import create_app
 
 STRUCTURING = "Structuring your Machine Learning Project.pdf"
 PAGES = [3, 6, 7, 11]  # of the typed notes; pages 1-4 of the scanned copy
@@ -122,6 +125,29 @@ def test_questions_about_scanned_pages_cite_the_page(built, mode):
             assert (hit.file, hit.kind, hit.figures) == ("structuring-scanned.pdf", "text", [])
             assert hit.page <= page <= hit.page_end, (query, hit.page)
             assert any(word in hit.answer.lower() for word in words), hit.answer
+
+
+def test_the_page_view_marks_the_ocr_lines_of_the_passage_and_answer(built):
+    query, page, _ = QUESTIONS[1]
+    client = TestClient(create_app(built["index"]))
+    hit = client.get("/api/search", params={"q": query}).json()[0]
+    html = client.get(f"/page/{hit['doc_id']}/{page}",
+                      params={"q": query, "chunk": hit["chunk_id"]}).text
+    passage, answer = boxes(html, "hl"), boxes(html, "hl hl-answer")
+    assert passage and "could not be located" not in html
+    assert all(0 < height < 4 and width > 5 for _, _, width, height in passage)  # lines
+    assert answer and set(answer) <= set(passage)
+    with NoteIndex.open(built["index"]) as opened:
+        lines = opened.page_lines(hit["doc_id"], page)
+    marked = [text for text, *box in lines if tuple(box) in set(answer)]
+    assert any("24 hours" in text or "false positive" in text for text in marked), marked
+
+
+def boxes(html: str, kind: str) -> list[tuple[float, ...]]:
+    """(left, top, width, height) in % of the page view's highlight boxes of class `kind`."""
+    found = re.findall(r'class="([^"]*)"[^>]*style="left:([\d.]+)%;top:([\d.]+)%;'
+                       r'width:([\d.]+)%;height:([\d.]+)%"', html)
+    return [tuple(float(v) for v in box) for classes, *box in found if classes == kind]
 
 
 def test_a_slide_in_a_typed_page_stays_a_figure(built):

@@ -257,6 +257,6 @@ def test_an_older_index_gains_page_search_on_upgrade(tmp_path):
     store.m001_initial(db)
     db.execute("INSERT INTO _migrations VALUES ('m001_initial', '')")
     doc = _doc_with_a_slide(db)
-    assert store.migrate(db) == ["m002_page_search", "m003_page_source"]
+    assert store.migrate(db) == ["m002_page_search", "m003_page_source", "m004_page_lines"]
     assert set(lexical.page_scores(db, "Shakespeare pooling", {(doc, 1), (doc, 2)})) == {(doc, 1)}
     assert store.migrate(db) == []
