@@ -95,7 +95,7 @@ def test_searches_during_builds_answer_from_the_old_or_the_new_index(built, monk
     embedder = notesearch.index.query_embedder(NoteIndex.open(index).model_name,
                                                layout.IndexDir(index))
     # the real ONNX model, loaded once: each fresh open then costs milliseconds, not seconds
-    monkeypatch.setattr(notesearch.index, "query_embedder", lambda _name, _dir: embedder)
+    monkeypatch.setattr(notesearch.index, "query_embedder", lambda *_args: embedder)
     old = results(index)
     make_pdf(notes / "zebra.pdf", ["Quagga stripes in residual networks, explained."])
 
