@@ -130,6 +130,8 @@ def m004_page_lines(db: sqlite3.Connection) -> None:
             left REAL NOT NULL, top REAL NOT NULL, width REAL NOT NULL, height REAL NOT NULL,
             PRIMARY KEY (doc_id, page, line)
         );
+        -- pages OCR'd before line boxes were kept are read again by the next OCR phase
+        UPDATE pages SET source = 'scan' WHERE source = 'ocr';
     """)
 
 

@@ -155,3 +155,18 @@ def test_a_slide_in_a_typed_page_stays_a_figure(built):
         hit = opened.search("quaternion rotation trick velociraptor", k=1)[0]
     assert (hit.file, hit.page, hit.kind) == ("lecture.pdf", 2, "figure")
     assert hit.figures and "Velociraptor" in hit.text
+
+
+def test_pages_read_before_line_boxes_were_kept_are_read_again(tmp_path):
+    db = store.connect(tmp_path / "old.db")
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for migration in store.MIGRATIONS[:3]:
+        migration(db)
+        db.execute("INSERT INTO _migrations VALUES (?, '')", (migration.__name__,))
+    doc = store.add_document(db, name="scan.pdf", path="/x/scan.pdf", sha256="0", course=None,
+                             title="scan", pages=2, size=1)
+    store.add_pages(db, doc, [(1, "typed"), (2, "read by OCR")], {2: "ocr"})
+    assert store.migrate(db) == ["m004_page_lines"]
+    assert [tuple(r) for r in db.execute("SELECT number, source FROM pages")] == [
+        (1, "text"), (2, "scan")]
+    assert store.ocr_pending(db) == 1
