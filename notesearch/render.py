@@ -47,19 +47,19 @@ def print_status(info: dict) -> None:
     console.print(
         f"model {info['model']} ({info['dimension']} dims), {info['passages']} passages, "
         f"{info['size_bytes'] / 1e6:.1f} MB, built {info['built_at']}")
-    if info["figures_ocr_pending"]:
+    pending = info["figures_ocr_pending"]
+    if pending:
         from pathlib import Path
 
         from .hints import index_command
 
+        command = escape(index_command(Path(info["index"]), info["notes_dir"]))
+        what = f"{pending} figures or scanned pages"
         if info["ocr"] == "off":
-            console.print(f"{info['figures_ocr_pending']} figures not OCR'd (built with "
-                          "--no-ocr); to read the text in them run "
-                          f"`{escape(index_command(Path(info['index']), info['notes_dir']))}`")
+            console.print(f"{what} not OCR'd (built with --no-ocr); to read the text in them "
+                          f"run `{command}`")
         else:
-            console.print(f"{info['figures_ocr_pending']} figures not yet OCR'd: run "
-                          f"`{escape(index_command(Path(info['index']), info['notes_dir']))}` "
-                          "to finish")
+            console.print(f"{what} not yet OCR'd: run `{command}` to finish")
 
 
 def print_eval(result: dict) -> None:
