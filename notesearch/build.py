@@ -399,8 +399,7 @@ class Builder:
 
         live = self.dir.current()
         db = store.connect(live / layout.DB_NAME, readonly=True)
-        pending = db.execute(
-            "SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+        pending = store.figures_pending(db)
         scans = store.scans_pending(db)
         db.close()
         if not pending and not scans:
@@ -425,10 +424,9 @@ class Builder:
             finally:
                 cache.close()
         temp, db = self._begin()
-        rows = db.execute("SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")
         by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
         done = []
-        for row in rows.fetchall():
+        for row in store.figure_rows_pending(db):
             chunks, ids = by_doc.setdefault(row["doc_id"], ([], []))
             for chunk in figure_passages(texts[row["sha256"]], row["page"]):
                 chunks.append(chunk)
@@ -438,7 +436,7 @@ class Builder:
         with db:
             for doc_id, (chunks, ids) in by_doc.items():
                 store.add_chunks(db, doc_id, chunks, self._vectors(db, chunks), ids)
-            db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in done])
+            store.mark_figures_read(db, done)
             for doc_id in sorted({doc_id for doc_id, _ in read}):
                 self._store_scans(db, doc_id, {n: t for (d, n), t in read.items() if d == doc_id})
         self._commit(temp, db)
@@ -483,18 +481,10 @@ class Builder:
         left from before a --rebuild) keeps nothing alive."""
         figures: set[str] = set()
         documents: set[str] = set()
-        for generation in self.dir.root.glob("gen-*"):
-            try:
-                db = store.connect(generation / layout.DB_NAME, readonly=True)
-            except sqlite3.Error:
-                continue
-            try:
-                figures.update(r[0] for r in db.execute("SELECT path FROM figures"))
-                documents.update(r[0] for r in db.execute("SELECT sha256 FROM documents"))
-            except sqlite3.Error:
-                continue
-            finally:
-                db.close()
+        databases = (generation / layout.DB_NAME for generation in self.dir.root.glob("gen-*"))
+        for paths, hashes in store.read_each(databases, store.referenced_files):
+            figures.update(paths)
+            documents.update(hashes)
         for png in self.dir.figures_dir.glob("*/*.png"):
             if png.relative_to(self.dir.root).as_posix() not in figures:
                 png.unlink(missing_ok=True)

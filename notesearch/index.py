@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -335,15 +336,8 @@ def _check_query(query: str, k: int, mode: str) -> str:
 
 def _notes_dir_of(index: layout.IndexDir) -> str | None:
     """The notes folder any readable generation was built from, for a hint that runs as is."""
-    for generation in sorted(index.root.glob("gen-*"), reverse=True):
-        try:
-            db = store.connect(generation / layout.DB_NAME, readonly=True)
-        except sqlite3.Error:
-            continue
-        try:
-            return store.get_meta(db).get("notes_dir")
-        except sqlite3.Error:
-            continue
-        finally:
-            db.close()
-    return None
+    databases = (generation / layout.DB_NAME
+                 for generation in sorted(index.root.glob("gen-*"), reverse=True))
+    with closing(store.read_each(databases, lambda db: store.get_meta(db).get("notes_dir"))) \
+            as found:
+        return next(found, None)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -191,6 +192,47 @@ def format_state(db: sqlite3.Connection) -> str:
     if applied == known[: len(applied)]:
         return "older"
     return "newer"
+
+
+T = TypeVar("T")
+
+
+def read_each(paths: Iterable[Path], read: Callable[[sqlite3.Connection], T]) -> Iterator[T]:
+    """`read(db)` of each database in `paths` that opens and reads; a missing or damaged one
+    (a generation left from before a --rebuild) is skipped, never fatal to the caller."""
+    for path in paths:
+        try:
+            db = connect(path, readonly=True)
+        except sqlite3.Error:
+            continue
+        try:
+            yield read(db)
+        except sqlite3.Error:
+            continue
+        finally:
+            db.close()
+
+
+def referenced_files(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """What one generation keeps alive on disk: its figures' paths and its documents' hashes
+    (rendered pages are named by them)."""
+    return ([r[0] for r in db.execute("SELECT path FROM figures")],
+            [r[0] for r in db.execute("SELECT sha256 FROM documents")])
+
+
+def figures_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Each figure image (sha256, path) whose OCR text is not in the index yet, once."""
+    return db.execute("SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+
+
+def figure_rows_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every figure row (id, doc_id, page, sha256) still waiting for its OCR text."""
+    return db.execute(
+        "SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0").fetchall()
+
+
+def mark_figures_read(db: sqlite3.Connection, figure_ids: list[int]) -> None:
+    db.executemany("UPDATE figures SET ocr_done = 1 WHERE id = ?", [(i,) for i in figure_ids])
 
 
 def now() -> str:
