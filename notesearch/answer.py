@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from .lexical import terms
 from .snippet import stem
+from .textnorm import letters
 
 MAX_WORDS = 60  # an answer longer than this stops being a snippet
 MIN_WORDS = 8  # a window shorter than this (a heading, a label) is no answer on its own
@@ -46,7 +47,6 @@ _SPLIT = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|al|vs|etc|cf|fig|eq|approx|resp|no)\.$",
                            re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+")
-_NOT_LETTERS = re.compile(r"[\W_]+")
 _GLYPH_RUN = re.compile(r"(?:(?<=\s)|^)(?:\S\s+){6,}(?:\S(?=\s|$))?")
 
 
@@ -168,16 +168,12 @@ def _sentences(text: str, passages: tuple[str, ...]) -> _Sentences:
     """The query-independent part of answering from a page, kept for the next query: a server
     answering about the same notes splits each page once."""
     sentences = split_sentences(text)
-    held = [_letters(passage) for passage in passages]
+    held = [letters(passage) for passage in passages]
     holders = []
     for sentence in sentences:
-        letters = _letters(sentence)
-        holders.append([j for j, passage in enumerate(held) if letters in passage])
+        own = letters(sentence)
+        holders.append([j for j, passage in enumerate(held) if own in passage])
     return _Sentences(sentences, [_stems(s) for s in sentences], holders)
-
-
-def _letters(text: str) -> str:
-    return _NOT_LETTERS.sub("", text.lower())
 
 
 def _best_window(page: _Page, wanted: set[str]) -> str:

@@ -15,11 +15,12 @@ import difflib
 import os
 import tempfile
 import threading
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .textnorm import letters
 
 RENDER_WIDTH = 1240  # pixels; sharp on a laptop screen, ~150-300 kB per page
 MIN_BLOCK = 8  # letters in a row that must agree before a match counts as the passage
@@ -130,14 +131,14 @@ def passage_boxes(pdf_path: Path, number: int, passage: str) -> list[Box]:
         One box per line fragment, top to bottom; empty when the page has no text layer or
         the passage cannot be found on it.
     """
-    wanted = _letters(passage)
+    wanted = letters(passage)
     if not wanted:
         return []
     with _open_page(pdf_path, number) as page:
         textpage = page.get_textpage()
         try:
-            letters, char_of = _page_letters(textpage)
-            span = best_span(letters, wanted)
+            on_page, char_of = _page_letters(textpage)
+            span = best_span(on_page, wanted)
             if span is None:
                 return []
             first, last = char_of[span[0]], char_of[span[1] - 1] + 1
@@ -159,13 +160,13 @@ def line_boxes(lines: list[tuple[str, float, float, float, float]], passage: str
     Returns:
         One box per line the passage touches, top to bottom; empty when it is not found.
     """
-    wanted = _letters(passage)
-    letters = [_letters(line[0]) for line in lines]
-    span = best_span("".join(letters), wanted) if wanted else None
+    wanted = letters(passage)
+    per_line = [letters(line[0]) for line in lines]
+    span = best_span("".join(per_line), wanted) if wanted else None
     if span is None:
         return []
     boxes, start = [], 0
-    for line, text in zip(lines, letters, strict=True):
+    for line, text in zip(lines, per_line, strict=True):
         end = start + len(text)
         if text and start < span[1] and end > span[0]:
             boxes.append(Box(*line[1:]))
@@ -173,29 +174,21 @@ def line_boxes(lines: list[tuple[str, float, float, float, float]], passage: str
     return boxes
 
 
-def _letters(text: str) -> str:
-    """Only the letters and digits of `text`, NFKC-normalised and lower-cased.
-
-    Comparing letters alone makes the alignment blind to what the two extractors disagree on:
-    spaces, line breaks, end-of-line hyphens, ligatures, and glyphs pdfium splits into runs.
-    """
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
-
-
 def _page_letters(textpage) -> tuple[str, list[int]]:
-    """The page's letters (as `_letters` makes them) and, for each, its pdfium char index."""
+    """The page's letters (as `textnorm.letters` makes them) and, for each, its pdfium char
+    index."""
     import pypdfium2.raw as raw
 
-    letters: list[str] = []
+    found: list[str] = []
     char_of: list[int] = []
     for i in range(textpage.count_chars()):
         code = raw.FPDFText_GetUnicode(textpage.raw, i)
         if not 0 < code < 0x110000:
             continue
-        for letter in _letters(chr(code)):
-            letters.append(letter)
+        for letter in letters(chr(code)):
+            found.append(letter)
             char_of.append(i)
-    return "".join(letters), char_of
+    return "".join(found), char_of
 
 
 def best_span(page: str, passage: str) -> tuple[int, int] | None:

@@ -13,6 +13,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # into one line so they neither split sentences nor flood the chunker with "lines".
 _GLYPH_RUN = re.compile(r"(?:^.{1,3}\n+){3,}", re.MULTILINE)
 _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 
 
 def normalise(text: str) -> str:
@@ -42,3 +43,12 @@ def query_for_embedding(query: str) -> str:
     so "ORTHOGONALIZATION?!" and "orthogonalization" find the same pages. Punctuation inside
     stays: in "np.sum(dZ, axis=1)" it is part of the meaning."""
     return _EDGE_PUNCTUATION.sub("", normalise(query).lower()) or query
+
+
+def letters(text: str) -> str:
+    """Only the letters and digits of `text`, NFKC-normalised and lower-cased.
+
+    Comparing letters alone makes an alignment blind to what two extractions of the same text
+    disagree on: spaces, line breaks, end-of-line hyphens, ligatures, glyphs split into runs.
+    """
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
