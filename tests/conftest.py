@@ -112,3 +112,19 @@ def text_image(path: Path, lines: list[str], size: tuple[int, int] = (900, 300))
         draw.text((30, 30 + 60 * n), line, fill="black", font=font)
     image.save(path)
     return path
+
+
+def make_older_format(database: Path) -> None:
+    """Turn an index database back into the first format (m001 only), as an older notesearch
+    left it, to test upgrading."""
+    import sqlite3
+
+    db = sqlite3.connect(database)
+    db.executescript("""
+        DROP TABLE pages_fts;
+        DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
+        DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
+        ALTER TABLE pages DROP COLUMN source; DROP TABLE page_lines;
+        DELETE FROM _migrations WHERE name != 'm001_initial';
+    """)
+    db.close()

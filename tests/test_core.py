@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, seeded_index
+from conftest import make_older_format, make_pdf, seeded_index
 from typer.testing import CliRunner
 
 from notesearch import NoteIndex
@@ -206,15 +206,7 @@ def test_an_open_index_outlives_two_rebuilds(index_copy, notes_copy):
 def test_an_older_index_refuses_queries_until_a_build_upgrades_it(index_copy, notes_dir):
     with NoteIndex.open(index_copy) as notes:
         before = [h.chunk_id for h in notes.search("max pooling", k=5)]
-    db = sqlite3.connect(IndexDir(index_copy).current() / DB_NAME)
-    db.executescript("""
-        DROP TABLE pages_fts;
-        DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
-        DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
-        ALTER TABLE pages DROP COLUMN source; DROP TABLE page_lines;
-        DELETE FROM _migrations WHERE name != 'm001_initial';
-    """)
-    db.close()
+    make_older_format(IndexDir(index_copy).current() / DB_NAME)
     result = cli("search", "max pooling", "--index", index_copy)
     assert result.exit_code == 1 and "older format" in result.output
     report = NoteIndex.build(notes_dir, index_copy, ocr=False)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, text_image
+from conftest import make_older_format, make_pdf, text_image
 from typer.testing import CliRunner
 
 from notesearch import BadQuery, IndexUnwritable, NoteIndex
@@ -92,15 +92,7 @@ def foreign_database(index: Path) -> None:
 
 
 def older_format(index: Path) -> None:
-    db = sqlite3.connect(live_db(index))
-    db.executescript("""
-        DROP TABLE pages_fts;
-        DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
-        DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
-        ALTER TABLE pages DROP COLUMN source; DROP TABLE page_lines;
-        DELETE FROM _migrations WHERE name != 'm001_initial';
-    """)
-    db.close()
+    make_older_format(live_db(index))
 
 
 def newer_format(index: Path) -> None:
