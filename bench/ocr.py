@@ -57,7 +57,8 @@ def _old_read(sha256: str, path: str) -> tuple[str, str]:
 
 def extract(notes: Path, folder: Path) -> dict[str, Path]:
     """sha256 -> PNG of every figure a build keeps from these notes."""
-    from notesearch.extract import FigureCounts, extract_figures, iter_pages, open_pdf
+    from notesearch.extract import extract_figures, iter_pages, open_pdf
+    from notesearch.records import FigureCounts
 
     seen: set[str] = set()
     images: dict[str, Path] = {}

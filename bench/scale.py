@@ -284,7 +284,7 @@ def synthetic_index(index: Path, count: int, models: Path, seed: int) -> float:
     from notesearch import layout, store, vectors
     from notesearch.chunk import CHUNKER_VERSION
     from notesearch.embed import DEFAULT_MODEL
-    from notesearch.records import Chunk
+    from notesearch.records import Chunk, Page
 
     started = time.perf_counter()
     text, rng = TextSource(seed + 3), np.random.default_rng(seed)
@@ -304,8 +304,9 @@ def synthetic_index(index: Path, count: int, models: Path, seed: int) -> float:
             with db:
                 doc_id = store.add_document(db, name=f"synthetic-{doc // per_doc:05d}.pdf",
                                             path="/nowhere", sha256="0" * 64, course=None,
-                                            title="Synthetic", pages=len(chunks), size=0)
-                store.add_pages(db, doc_id, [(c.page, c.text) for c in chunks])
+                                            title="Synthetic", pages=len(chunks), size=0,
+                                            format="pdf")
+                store.add_pages(db, doc_id, [Page(c.page, c.text) for c in chunks])
                 store.add_chunks(db, doc_id, chunks, vecs)
         with db:
             store.set_meta(db, model=DEFAULT_MODEL, dim="384",

@@ -15,7 +15,7 @@ _EXPORTS = {
     "Chunk": "records", "Figure": "records", "Hit": "records", "Page": "records",
     "NotesearchError": "errors", "IndexNotFound": "errors", "IndexMismatch": "errors",
     "IndexBusy": "errors", "IndexUnwritable": "errors", "NotesNotFound": "errors",
-    "PdfUnreadable": "errors",
+    "NoteUnreadable": "errors",
     "BadQuery": "errors", "BadEvalFile": "errors",
 }
 __all__ = sorted(_EXPORTS)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .lexical import terms
+from .query import Query
 from .snippet import stem
 from .textnorm import letters
 
@@ -151,9 +151,9 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.lower())}
 
 
-def best_answers(evidence: list[Evidence], query: str) -> list[str]:
+def best_answers(evidence: list[Evidence], query: Query) -> list[str]:
     """For each hit's evidence, its best window of 1-3 sentences ("" if it has none)."""
-    wanted = {stem(t) for t in terms(query)}
+    wanted = {stem(t) for t in query.terms}
     pages = []
     for item in evidence:
         split = _sentences(item.text, item.passages)

@@ -1,7 +1,8 @@
 """Building an index: one run of `NoteIndex.build`, from a notes folder to a committed generation.
 
-The build owns the write side: finding the PDFs, reading each one behind its own fault barrier
-(a bad file costs that file, never the build), embedding only what changed, the two atomic
+The build owns the write side: finding the notes files, reading each one through its format's
+source module (notesearch.sources) behind its own fault barrier (a bad file costs that file,
+never the build), embedding only what changed, the two atomic
 commits (text first, so search works while OCR runs; then the OCR text of figures and of
 scanned pages), and garbage collection. A scanned page (no usable text layer under a page-sized
 image) is read by full-page OCR and becomes prose: its lines are the page's text, cut into
@@ -26,23 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hints, layout, store, vectors
+from . import hints, layout, sources, store, vectors
 from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
-from .courses import COURSES, recognise_course
+from .courses import recognise_course
 from .embed import DEFAULT_MODEL, Embedder
-from .errors import IndexMismatch, IndexUnwritable, NotesearchError, NotesNotFound, PdfUnreadable
-from .extract import (
-    FigureCounts,
-    Warn,
-    extract_figures,
-    is_scanned,
-    iter_pages,
-    open_pdf,
-    pdf_title,
-)
+from .errors import IndexMismatch, IndexUnwritable, NotesearchError, NoteUnreadable
+from .extract import Warn
+from .hashing import file_sha256
 from .models import build_embedder
 from .progress import bar
-from .records import Chunk, Figure, Page
+from .records import Chunk, Document, Page, PendingScan, StoredDocument
 from .textnorm import clean_page_text
 
 # Scanned pages are rendered for OCR at this resolution, at most SCAN_MAX_SIDE pixels a side:
@@ -87,55 +81,6 @@ class BuildReport:
         return f"{line} ({self.seconds:.1f} s)"
 
 
-@dataclass
-class _Read:
-    """Everything taken from one PDF before anything is written."""
-
-    pages: list[Page]  # a scanned page's text is empty: OCR gives it
-    figures: list[Figure]
-    title: str
-    counts: FigureCounts
-    scans: list[int]  # numbers of the scanned pages
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def find_pdfs(notes_dir: Path, warn: Warn, skipped: dict[str, str] | None = None
-              ) -> dict[str, Path]:
-    """Every PDF under `notes_dir` by its relative name; symlinked folders are not followed.
-
-    A `.pdf` that is no regular file (a broken link, a link loop, a pipe) is warned about and,
-    when `skipped` is given, recorded there with its reason.
-    """
-    if not notes_dir.exists():
-        raise NotesNotFound(f"notes folder {notes_dir} does not exist")
-    if not notes_dir.is_dir():
-        raise NotesNotFound(f"{notes_dir} is not a folder; pass the folder that holds your PDFs")
-    found: dict[str, Path] = {}
-    for folder, subfolders, files in os.walk(notes_dir, onerror=lambda e: warn(str(e))):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(folder) / name
-            if name.lower().endswith(".pdf") and not name.startswith("."):
-                relative = path.relative_to(notes_dir).as_posix()
-                if not path.is_file():
-                    reason = f"{relative}: broken link, link loop or not a regular file"
-                    warn(f"skipped {reason}")
-                    if skipped is not None:
-                        skipped[relative] = reason
-                    continue
-                found[relative] = path
-    if not found:
-        raise NotesNotFound(f"no PDF files in {notes_dir}")
-    return found
-
-
 def index_fault(exc: BaseException, root: Path) -> bool:
     """Whether `exc` is the index's own fault (its disk or folder), not the PDF's."""
     if isinstance(exc, sqlite3.Error):
@@ -169,11 +114,11 @@ class Builder:
 
     def run(self) -> BuildReport:
         started = time.perf_counter()
-        pdfs = find_pdfs(self.notes_dir, self.warn, self.report.failed)
+        notes = sources.find_notes(self.notes_dir, self.warn, self.report.failed)
         with self.dir.write_lock():
             try:
                 self.model_name = self._choose_model()
-                self._text_phase(pdfs)
+                self._text_phase(notes)
                 if self.ocr:
                     self._ocr_phase()
                 self._collect_garbage()
@@ -252,19 +197,19 @@ class Builder:
 
     # --------------------------------------------------------------- phase 1: text
 
-    def _text_phase(self, pdfs: dict[str, Path]) -> None:
+    def _text_phase(self, notes: dict[str, Path]) -> None:
         temp, db = self._begin(fresh=self.rebuild)
         if store.get_meta(db).get("chunker_version", str(CHUNKER_VERSION)) != str(CHUNKER_VERSION):
-            print("notice: this version cuts or embeds passages differently; every PDF is "
-                  "re-read", file=sys.stderr)
+            print("notice: this version cuts or embeds passages differently; every notes file "
+                  "is re-read", file=sys.stderr)
             store.clear(db)
         old = store.documents(db)
-        for name in sorted(set(old) - set(pdfs)):
-            store.delete_document(db, old[name]["id"])
+        for name in sorted(set(old) - set(notes)):
+            store.delete_document(db, old[name].id)
             self.report.removed.append(name)
         cache = self._ocr_cache()
-        with bar("reading", len(pdfs), "PDFs", self.progress) as shown:
-            for name, path in pdfs.items():
+        with bar("reading", len(notes), "files", self.progress) as shown:
+            for name, path in notes.items():
                 self._bring_up_to_date(db, name, path, old.get(name), cache)
                 shown.update()
         cache.close()
@@ -276,15 +221,16 @@ class Builder:
             db.close()
 
     def _bring_up_to_date(self, db: sqlite3.Connection, name: str, path: Path,
-                          previous: sqlite3.Row | None, cache) -> None:
-        """Index one PDF if it is new or changed; any fault of the file skips it alone."""
+                          previous: StoredDocument | None, cache) -> None:
+        """Index one notes file if it is new or changed; any fault of the file skips it alone."""
+        reader = sources.reader_for(path)
         try:
-            sha = file_sha256(path)
-            if previous is not None and previous["sha256"] == sha:
+            sha = reader.fingerprint(path, self.notes_dir)
+            if previous is not None and previous.sha256 == sha:
                 self.report.unchanged.append(name)
                 return
-            read = self._read(path)
-        except PdfUnreadable as exc:  # a reason known to be the file's; log what caused it
+            read = reader.read(path, self.notes_dir, self.dir.figures_dir, self.warn)
+        except NoteUnreadable as exc:  # a reason known to be the file's; log what caused it
             self._fail(name, str(exc), exc if exc.__cause__ is not None else None)
             return
         except NotesearchError:
@@ -314,55 +260,36 @@ class Builder:
         except OSError:
             pass  # a log that cannot be written must not cost the file a second time
 
-    def _read(self, path: Path) -> _Read:
-        """Pages, figures and scanned pages of one PDF; raises whatever the PDF makes libraries
-        raise. A scanned page's image is no figure: OCR reads the whole page instead."""
-        reader = open_pdf(path)
-        counts = FigureCounts()
-        seen: set[str] = set()
-        pages, figures, scans = [], [], []
-        for page, pdf_page in iter_pages(reader, path, self.warn):
-            if pdf_page is not None and is_scanned(page, pdf_page):
-                scans.append(page.number)
-                pages.append(Page(page.number, ""))  # a scanner's stamp is not the page's text
-                continue
-            pages.append(page)
-            if pdf_page is not None:
-                figures.extend(extract_figures(pdf_page, page.number, path, self.dir.figures_dir,
-                                               seen, counts, self.warn))
-        course = recognise_course(path.name)
-        title = COURSES[course] if course else pdf_title(reader, path)
-        return _Read(pages, figures, title, counts, scans)
-
     def _store(self, db: sqlite3.Connection, name: str, path: Path, sha: str,
-               previous: sqlite3.Row | None, read: _Read, cache) -> None:
+               previous: StoredDocument | None, read: Document, cache) -> None:
         scan_keys = {number: scan_key(sha, number) for number in read.scans}
         ocr_texts = (cache.get([f.sha256 for f in read.figures] + list(scan_keys.values()))
                      if self.ocr else {})
-        pages = [(p.number, p.text, "text") for p in read.pages]
+        page_sources: dict[int, str] = {}
         scanned: dict[int, list[store.Line]] = {}
-        for n, (number, _, _) in enumerate(pages):
-            if number in scan_keys:
-                value = ocr_texts.get(scan_keys[number])
+        for page in read.pages:
+            if page.number in scan_keys:
+                value = ocr_texts.get(scan_keys[page.number])
                 if value is None:
-                    pages[n] = (number, "", "scan")
+                    page_sources[page.number] = "scan"
                 else:
-                    scanned[number] = scan_lines(value)
-                    pages[n] = (number, scan_text(scanned[number]), "ocr")
+                    scanned[page.number] = scan_lines(value)
+                    page.text = scan_text(scanned[page.number])
+                    page_sources[page.number] = "ocr"
         figure_chunks = [[*figure_passages(ocr_texts.get(f.sha256, ""), f.page)]
                          for f in read.figures]
-        text_chunks = chunk_pages(Page(number, text) for number, text, _ in pages)
+        text_chunks = chunk_pages(read.pages)
         all_chunks = text_chunks + [c for per_figure in figure_chunks for c in per_figure]
         vectors = self._vectors(db, all_chunks)  # before the old rows go: they are reused
-        course = recognise_course(path.name)
+        course = recognise_course(path.name) or recognise_course(read.title)
         with db:
             if previous is not None:
-                store.delete_document(db, previous["id"])
+                store.delete_document(db, previous.id)
             doc_id = store.add_document(
                 db, name=name, path=str(path.resolve()), sha256=sha, course=course,
-                title=read.title, pages=len(read.pages), size=path.stat().st_size)
-            store.add_pages(db, doc_id, [(number, text) for number, text, _ in pages],
-                            {number: source for number, _, source in pages})
+                title=read.title, pages=len(read.pages), size=path.stat().st_size,
+                format=read.format)
+            store.add_pages(db, doc_id, read.pages, page_sources)
             for number, lines in scanned.items():
                 store.set_page_lines(db, doc_id, number, lines)
             figure_ids: list[int | None] = [None] * len(text_chunks)
@@ -405,13 +332,13 @@ class Builder:
         if not pending and not scans:
             return
         cache = self._ocr_cache()
-        images = {r["sha256"]: self.dir.root / r["path"] for r in pending}
-        keys = {(r["doc_id"], r["number"]): scan_key(r["sha256"], r["number"]) for r in scans}
+        images = {sha: self.dir.root / path for sha, path in pending.items()}
+        keys = {(s.doc_id, s.number): scan_key(s.sha256, s.number) for s in scans}
         texts = cache.get([*images, *keys.values()])
         with tempfile.TemporaryDirectory(prefix=".tmp-scans-", dir=self.dir.root) as folder:
             todo = {sha: path for sha, path in images.items() if sha not in texts}
             todo.update(self._render_scans(
-                [r for r in scans if keys[r["doc_id"], r["number"]] not in texts], Path(folder)))
+                [s for s in scans if keys[s.doc_id, s.number] not in texts], Path(folder)))
             self.report.figures_ocr_pending = len(todo)
             try:
                 for sha, text in read_figures(todo, cache, self.progress, warn=self.warn,
@@ -426,12 +353,12 @@ class Builder:
         temp, db = self._begin()
         by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
         done = []
-        for row in store.figure_rows_pending(db):
-            chunks, ids = by_doc.setdefault(row["doc_id"], ([], []))
-            for chunk in figure_passages(texts[row["sha256"]], row["page"]):
+        for figure in store.figure_rows_pending(db):
+            chunks, ids = by_doc.setdefault(figure.doc_id, ([], []))
+            for chunk in figure_passages(texts[figure.sha256], figure.page):
                 chunks.append(chunk)
-                ids.append(row["id"])
-            done.append(row["id"])
+                ids.append(figure.id)
+            done.append(figure.id)
         read = {key: scan_lines(texts[k]) for key, k in keys.items() if k in texts}
         with db:
             for doc_id, (chunks, ids) in by_doc.items():
@@ -441,23 +368,23 @@ class Builder:
                 self._store_scans(db, doc_id, {n: t for (d, n), t in read.items() if d == doc_id})
         self._commit(temp, db)
 
-    def _render_scans(self, scans: list[sqlite3.Row], folder: Path) -> dict[str, Path]:
+    def _render_scans(self, scans: list[PendingScan], folder: Path) -> dict[str, Path]:
         """Each scanned page as a grey PNG in `folder`, by its OCR cache key. A page that
         cannot be rendered (its PDF gone or changed since) is warned about and stays pending."""
         from .render_page import render_for_ocr
 
         rendered = {}
-        for row in scans:
-            key = scan_key(row["sha256"], row["number"])
+        for scan in scans:
+            key = scan_key(scan.sha256, scan.number)
             target = folder / f"{key}.png"
             try:
-                if file_sha256(Path(row["path"])) != row["sha256"]:
+                if file_sha256(Path(scan.path)) != scan.sha256:
                     raise FileNotFoundError("changed since it was read")
-                render_for_ocr(Path(row["path"]), row["number"], target, SCAN_DPI, SCAN_MAX_SIDE)
+                render_for_ocr(Path(scan.path), scan.number, target, SCAN_DPI, SCAN_MAX_SIDE)
             except Exception as exc:  # this page's fault barrier
                 if index_fault(exc, self.dir.root):
                     raise
-                self.warn(f"{Path(row['path']).name} p. {row['number']}: scanned page not "
+                self.warn(f"{Path(scan.path).name} p. {scan.number}: scanned page not "
                           f"rendered for OCR ({type(exc).__name__}: {_one_line(exc)})")
                 continue
             rendered[key] = target

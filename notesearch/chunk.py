@@ -4,7 +4,9 @@ Passages are cut on sentence and line boundaries to about TARGET_WORDS words, wh
 inside the embedding model's 256-token window, and the last sentence of a passage opens the
 next one so that an idea cut at a boundary is still whole in one of them. A page's short
 remainder joins the next page's first passage (it is usually a sentence running over the page
-break), and that passage records both pages.
+break), and that passage records both pages. A unit that names its section (a Markdown
+section) is cut on its own: its passages never reach into the next section, and they carry the
+section's heading path as their heading.
 """
 
 from __future__ import annotations
@@ -74,8 +76,12 @@ def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
         ))
 
     for page in pages:
+        if page.section:
+            if current[carried:]:
+                emit()
+            current, carried, heading = [], 0, page.section
         for unit in ([] if is_contents(page.text) else split_units(page.text)):
-            if is_heading(unit):
+            if is_heading(unit) and not page.section:
                 heading = unit
             if len(current) == carried:
                 passage_heading = heading
@@ -89,7 +95,7 @@ def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
                 current = _overlap(current)
                 carried = len(current)
         fresh = current[carried:]
-        if _words(fresh) >= MIN_WORDS:
+        if fresh and (_words(fresh) >= MIN_WORDS or page.section):
             emit()
             fresh = []
         # Overlap never crosses a page; a short fresh remainder joins the next page's passage.

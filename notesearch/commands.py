@@ -33,7 +33,8 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(
     cls=_Commands,
-    help="Search your PDF study notes offline; every answer is cited by course and page.",
+    help="Search your PDF and Markdown study notes offline; every answer is cited by course "
+    "and page (or section).",
     epilog="Exit codes: 0 done, 1 error (the message says what to do), 2 usage error, "
     "3 index finished but skipped files, 130 interrupted.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -61,18 +62,20 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output o
 
 @app.command()
 def index(
-    notes_dir: Annotated[Path, typer.Argument(help="Folder of PDF notes (searched recursively).")],
+    notes_dir: Annotated[Path, typer.Argument(
+        help="Folder of notes: PDF and Markdown files (searched recursively).")],
     index_dir: IndexDir = Path("index"),
     model: ModelOpt = None,
     no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read text inside figures.")]
     = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index afresh.")] = False,
     watch: Annotated[bool, typer.Option(
-        "--watch", help="Keep the index up to date as PDFs change, until Ctrl-C.")] = False,
+        "--watch", help="Keep the index up to date as notes change, until Ctrl-C.")] = False,
     quiet: Quiet = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Index (or bring up to date) the PDFs in NOTES_DIR; only new and changed files are read.
+    """Index (or bring up to date) the PDF and Markdown notes in NOTES_DIR; only new and changed
+    files are read.
 
     Example: notesearch index ../shared/notes
     """
@@ -139,7 +142,8 @@ def figures(
         typer.echo("no figures")
     for hit in hits:
         where = f"C{hit.course} " if hit.course else ""
-        typer.echo(f"{hit.rank}. {where}{hit.file}, p. {hit.page}\n   {hit.path}")
+        cited = f"§ {hit.section}" if hit.section is not None else f"p. {hit.page}"
+        typer.echo(f"{hit.rank}. {where}{hit.file}, {cited}\n   {hit.path}")
 
 
 @app.command()

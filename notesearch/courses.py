@@ -29,7 +29,7 @@ _KEYWORDS: list[tuple[int, re.Pattern[str]]] = [
 
 def recognise_course(file_name: str) -> int | None:
     """Return the course number (1-5) a file name points to, or None."""
-    stem = re.sub(r"\.pdf$", "", file_name.lower())
+    stem = re.sub(r"\.[a-z]{2,8}$", "", file_name.lower())  # the suffix: .pdf, .md
     numbered = _NUMBERED.search(stem)
     if numbered:
         return int(numbered.group(1))

@@ -35,6 +35,7 @@ T = TypeVar("T")
 
 
 class Embedder(Protocol):
+    name: str  # the model's name, as indexes record it
     name: str
 
     @property

@@ -26,11 +26,12 @@ class IndexUnwritable(NotesearchError):
 
 
 class NotesNotFound(NotesearchError):
-    """The notes folder is missing or holds no PDF."""
+    """The notes folder is missing or holds no notes file."""
 
 
-class PdfUnreadable(NotesearchError):
-    """A PDF could not be read (corrupt, truncated, encrypted, not a PDF)."""
+class NoteUnreadable(NotesearchError):
+    """A notes file could not be read (a corrupt, truncated or encrypted PDF; a file that is
+    not what its name says)."""
 
 
 class BadQuery(NotesearchError):

@@ -13,11 +13,10 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PdfUnreadable
-from .records import Figure, Page
+from .errors import NoteUnreadable
+from .records import Figure, FigureCounts, Page
 from .textnorm import clean_page_text
 
 Warn = Callable[[str], None]
@@ -35,52 +34,41 @@ SCAN_MIN_COVERAGE = 0.6
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-@dataclass
-class FigureCounts:
-    """How many images a document held, and what became of them."""
-
-    found: int = 0
-    kept: int = 0
-    specks: int = 0
-    duplicates: int = 0
-    failed: int = 0
-
-
 def open_pdf(path: Path):
-    """Open a PDF for reading, or raise PdfUnreadable saying why."""
+    """Open a PDF for reading, or raise NoteUnreadable saying why."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
 
     try:
         if path.stat().st_size == 0:
-            raise PdfUnreadable(f"{path.name}: empty file")
+            raise NoteUnreadable(f"{path.name}: empty file")
         reader = PdfReader(path, strict=False)
         if reader.is_encrypted:
             try:
                 unlocked = reader.decrypt("")
             except Exception as exc:  # unsupported cipher, broken encryption dictionary
-                raise PdfUnreadable(f"{path.name}: encrypted ({exc})") from exc
+                raise NoteUnreadable(f"{path.name}: encrypted ({exc})") from exc
             if not unlocked:
-                raise PdfUnreadable(
+                raise NoteUnreadable(
                     f"{path.name}: encrypted with a password; save a decrypted copy to index it"
                 )
         len(reader.pages)  # forces the page tree to load: truncated files fail here
         return reader
-    except PdfUnreadable:
+    except NoteUnreadable:
         raise
     except PermissionError as exc:
-        raise PdfUnreadable(f"{path.name}: permission denied") from exc
+        raise NoteUnreadable(f"{path.name}: permission denied") from exc
     except LimitReachedError as exc:  # pypdf's guards: page tree too deep, arrays too long
-        raise PdfUnreadable(f"{path.name}: too deeply nested or too large to read safely "
+        raise NoteUnreadable(f"{path.name}: too deeply nested or too large to read safely "
                             f"({_one_line(exc)})") from exc
     except NotImplementedError as exc:  # an encryption handler, version or method pypdf lacks
-        raise PdfUnreadable(f"{path.name}: uses a PDF feature pypdf cannot read "
+        raise NoteUnreadable(f"{path.name}: uses a PDF feature pypdf cannot read "
                             f"({_one_line(exc)})") from exc
     except DependencyError as exc:  # a cipher whose library is missing from this environment
-        raise PdfUnreadable(f"{path.name}: {_one_line(exc)}") from exc
+        raise NoteUnreadable(f"{path.name}: {_one_line(exc)}") from exc
     except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError,
             RecursionError, AssertionError, IndexError, ZeroDivisionError) as exc:
-        raise PdfUnreadable(f"{path.name}: not a readable PDF "
+        raise NoteUnreadable(f"{path.name}: not a readable PDF "
                             f"({type(exc).__name__}: {_one_line(exc)})") from exc
 
 
@@ -163,13 +151,7 @@ def extract_figures(
     pdf_page, page_number: int, path: Path, figures_dir: Path, seen: set[str],
     counts: FigureCounts, warn: Warn,
 ) -> list[Figure]:
-    """Save a page's images as PNG, content-addressed, and return the ones worth keeping.
-
-    Files are named by their hash, so the same slide in two documents (or twice in one) is
-    stored once and a rebuild never rewrites a figure it already has.
-    """
-    from PIL import ImageStat
-
+    """Save a page's images (see `save_image`) and return the ones worth keeping."""
     _silence_libtiff()
     try:
         images = pdf_page.images
@@ -181,40 +163,56 @@ def extract_figures(
     for position in range(count):
         counts.found += 1
         try:
-            image_file = images[position]
-            image = image_file.image
+            image = images[position].image
             if image is None:
                 raise ValueError("no image data")
-            width, height = image.size
-            if min(width, height) < MIN_FIGURE_SIDE:
-                counts.specks += 1
-                continue
-            grey = image.convert("L")
-            if ImageStat.Stat(grey).stddev[0] < MIN_FIGURE_STDDEV:
-                counts.specks += 1
-                continue
-            digest = hashlib.sha256(image.tobytes()).hexdigest()
-            if digest in seen:
-                counts.duplicates += 1
-                continue
-            seen.add(digest)
-            relative = Path("figures") / digest[:2] / f"{digest}.png"
-            target = figures_dir.parent / relative
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                buffer = io.BytesIO()
-                rgb = image if image.mode in ("RGB", "L", "RGBA") else image.convert("RGB")
-                rgb.save(buffer, format="PNG")
-                partial = target.with_suffix(".part")
-                partial.write_bytes(buffer.getvalue())
-                partial.replace(target)
-            kept.append(Figure(page_number, digest, str(relative), width, height))
-            counts.kept += 1
+            figure = save_image(image, page_number, figures_dir, seen, counts)
         except Exception as exc:
             counts.failed += 1
             warn(f"{path.name} p. {page_number}: image {position + 1} skipped, not decodable "
                  f"({type(exc).__name__})")
+            continue
+        if figure is not None:
+            kept.append(figure)
     return kept
+
+
+def save_image(image, page_number: int, figures_dir: Path, seen: set[str],
+               counts: FigureCounts) -> Figure | None:
+    """Save one decoded image (PIL) as a PNG figure of `page_number`, or None when it is
+    decoration (too small, nearly one colour) or already seen in this document.
+
+    Files are named by their hash, so the same slide in two documents (or twice in one) is
+    stored once and a rebuild never rewrites a figure it already has. Every format's images
+    pass through here, so they are filtered and stored alike; the caller counts them found.
+    """
+    from PIL import ImageStat
+
+    width, height = image.size
+    if min(width, height) < MIN_FIGURE_SIDE:
+        counts.specks += 1
+        return None
+    grey = image.convert("L")
+    if ImageStat.Stat(grey).stddev[0] < MIN_FIGURE_STDDEV:
+        counts.specks += 1
+        return None
+    digest = hashlib.sha256(image.tobytes()).hexdigest()
+    if digest in seen:
+        counts.duplicates += 1
+        return None
+    seen.add(digest)
+    relative = Path("figures") / digest[:2] / f"{digest}.png"
+    target = figures_dir.parent / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        rgb = image if image.mode in ("RGB", "L", "RGBA") else image.convert("RGB")
+        rgb.save(buffer, format="PNG")
+        partial = target.with_suffix(".part")
+        partial.write_bytes(buffer.getvalue())
+        partial.replace(target)
+    counts.kept += 1
+    return Figure(page_number, digest, str(relative), width, height)
 
 
 @functools.cache

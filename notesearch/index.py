@@ -1,7 +1,11 @@
 """`NoteIndex`: the public face of notesearch. The CLI and the web app only call this.
 
-    report = NoteIndex.build("notes/", "index/")        # new, changed and removed PDFs only
+    report = NoteIndex.build("notes/", "index/")        # new, changed and removed notes only
     hits = NoteIndex.open("index/").search("dropout", k=5, course=2)
+
+A thin facade: it opens a generation and checks arguments; the build is build.py (reading
+through notesearch.sources), searching is search.py, every SQL statement is in store.py, and
+the files of an index folder are layout.py's.
 """
 
 from __future__ import annotations
@@ -13,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import answer, hints, layout, lexical, rank, store, vectors
+from . import hints, layout, rank, store, vectors
 from .courses import COURSES, course_label
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
 from .models import find_export, query_embedder
-from .records import Hit
-from .textnorm import normalise, query_for_embedding
+from .query import Query
+from .records import Hit, StoredDocument, StoredPassage
+from .search import Searcher
 
 if TYPE_CHECKING:  # the builder (PDF reading, chunking) loads only when building, not to search
     from .build import BuildReport
@@ -29,7 +32,6 @@ if TYPE_CHECKING:  # the builder (PDF reading, chunking) loads only when buildin
 
 DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
-CANDIDATES = 100  # passages each ranker proposes before fusion
 
 @dataclass
 class FigureHit:
@@ -43,6 +45,7 @@ class FigureHit:
     page: int
     path: str  # absolute path of the PNG
     text: str
+    section: str | None = None  # in a Markdown note: the heading path ("page" is its number)
 
 
 class NoteIndex:
@@ -66,17 +69,20 @@ class NoteIndex:
             raise
         self.model_name = self.meta["model"]
         self._embedder: Embedder | None = None
+        self._searcher: Searcher | None = None
         self._one_query = False
 
     # ----------------------------------------------------------------------------- opening
 
     @classmethod
     def open(cls, index_dir: Path | str = DEFAULT_INDEX, model: str | None = None,
-             one_query: bool = False) -> NoteIndex:
+             one_query: bool = False, embedder: Embedder | None = None) -> NoteIndex:
         """Open the live generation of an index; `model`, if given, must be the one it used.
 
         `one_query`: this index answers one search and closes (the CLI), so the query model
-        starts without the set-up that only pays back over many queries (see embed.py)."""
+        starts without the set-up that only pays back over many queries (see embed.py).
+        `embedder`: a query model already loaded, used when it is this index's model rather
+        than loading it again (the web app opens one index per concurrent request)."""
         index_dir = Path(index_dir)
         if index_dir.exists() and not index_dir.is_dir():
             raise IndexNotFound(f"{index_dir} is a file, not an index folder; give the folder "
@@ -102,6 +108,8 @@ class NoteIndex:
                 + hints.index_command(index_dir, index.meta.get("notes_dir"), "--model", model,
                                       "--rebuild") + "`")
         index._one_query = one_query
+        if embedder is not None and embedder.name == index.model_name:
+            index._embedder = embedder
         return index
 
     def close(self) -> None:
@@ -145,145 +153,47 @@ class NoteIndex:
     def search(self, query: str, k: int = 5, course: int | None = None,
                mode: str = "hybrid") -> list[Hit]:
         """The k best pages for `query`, each cited by its best passage."""
-        query = _check_query(query, k, mode)
+        parsed = _check_query(query, k, mode)
         if course is not None and course not in COURSES:
             raise BadQuery(f"course must be one of 1-5, not {course}")
-        allowed = self._allowed_docs(course)
-        if allowed is not None and not allowed:
-            return []
-        dense: rank.Scored = []
-        lexical_hits: rank.Scored = []
-        query_vector = self.embedder.encode([query_for_embedding(query)])[0]
-        if mode != "lexical":
-            ids = None if allowed is None else self._chunk_ids(allowed)
-            dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)
-        if mode != "dense":
-            lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed,
-                                          total=self.vectors.ntotal)
-        info = self._passages({i for i, _ in dense} | {i for i, _ in lexical_hits})
-        page_bm25 = None
-        if mode == "hybrid" and self.vectors.ntotal <= lexical.LARGE_INDEX:
-            # Above LARGE_INDEX a second full BM25 pass costs more than its evidence is worth.
-            page_bm25 = lexical.page_scores(
-                self.db, query, {(r["doc_id"], r["page"]) for r in info.values()})
-        ranked = rank.rank_pages(
-            dense, lexical_hits,
-            {i: (r["doc_id"], r["page"], r["page_end"], r["kind"]) for i, r in info.items()},
-            self._cosines(query_vector, info), mode=mode, k=k, page_bm25=page_bm25)
-        rows = [info[scored.chunk_id] for scored in ranked]
-        answers = self.answers(query, rows, query_vector)
-        return [self._hit(n, scored, row, text)
-                for n, (scored, row, text) in enumerate(zip(ranked, rows, answers, strict=True),
-                                                        start=1)]
+        return self.searcher.search(parsed, k, course, mode)
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose text best answers `query`, for opening the slide itself."""
         _check_query(query, k, "hybrid")
-        hits = self.search(query, k=max(k * 4, 20), course=course)
         out: list[FigureHit] = []
         seen: set[str] = set()
-        for hit in hits:
-            rows = self.db.execute(
-                "SELECT f.path, f.page, c.text FROM figures f LEFT JOIN chunks c "
-                "ON c.figure_id = f.id WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? "
-                "ORDER BY c.id IS NULL, f.id", (hit.doc_id, hit.page, hit.page_end)).fetchall()
-            for row in rows:
-                if row["path"] in seen:
-                    continue
-                seen.add(row["path"])
-                out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
-                                     hit.course_title, row["page"],
-                                     str(self.dir.root / row["path"]), row["text"] or ""))
+        for hit in self.search(query, k=max(k * 4, 20), course=course):
+            for figure in store.figures_on(self.db, hit.doc_id, hit.page, hit.page_end):
+                if figure.path not in seen:
+                    seen.add(figure.path)
+                    out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
+                                         hit.course_title, figure.page,
+                                         str(self.dir.root / figure.path), figure.text,
+                                         hit.section))
         return out[:k]
 
-    def _cosines(self, query_vector: np.ndarray, info: dict[int, sqlite3.Row]
-                 ) -> dict[int, float]:
-        """Exact cosine of the query with every candidate, lexical-only ones included:
-        confidence is judged on meaning, whichever ranker proposed the passage."""
-        ids = list(info)
-        if not ids:
-            return {}
-        stored = vectors.reconstruct(self.vectors, ids)
-        return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
+    def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:
+        """For each passage, the 1-3 sentences of its page that best answer `query`: each
+        hit's `answer`, and what the page view marks."""
+        return self.searcher.answers(Query.parse(query), passages)
 
-    def answers(self, query: str, passages: list[sqlite3.Row],
-                query_vector: np.ndarray | None = None) -> list[str]:
-        """For each passage, the 1-3 sentences of its page that best answer `query` (see
-        answer.py): each hit's `answer`, and what the page view marks. `search` passes the
-        query vector it already has."""
-        if query_vector is None:
-            query_vector = self.embedder.encode([query_for_embedding(query)])[0]
-        return answer.best_answers([self._evidence(p, query_vector) for p in passages], query)
-
-    def _evidence(self, passage: sqlite3.Row, query_vector: np.ndarray) -> answer.Evidence:
-        """A figure's answer comes from its OCR text; a passage's from its pages' prose, with
-        the cosine of every passage on them."""
-        if passage["kind"] == "figure":
-            return answer.Evidence(passage["text"])
-        where = (passage["doc_id"], passage["page"], passage["page_end"])
-        text = "\n".join(r[0] for r in self.db.execute(
-            "SELECT text FROM pages WHERE doc_id = ? AND number BETWEEN ? AND ? ORDER BY number",
-            where))
-        rows = {r["id"]: r for r in self.db.execute(
-            "SELECT id, text FROM chunks WHERE doc_id = ? AND kind = 'text' AND page <= ? "
-            "AND page_end >= ? ORDER BY id", (where[0], where[2], where[1]))}
-        cosines = self._cosines(query_vector, rows)
-        return answer.Evidence(text, tuple(r["text"] for r in rows.values()),
-                               tuple(cosines[i] for i in rows))
-
-    def _allowed_docs(self, course: int | None) -> set[int] | None:
-        if course is None:
-            return None
-        return {r[0] for r in self.db.execute("SELECT id FROM documents WHERE course = ?",
-                                              (course,))}
-
-    def _chunk_ids(self, doc_ids: set[int]) -> np.ndarray:
-        marks = ",".join("?" * len(doc_ids))
-        rows = self.db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", list(doc_ids))
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def _passages(self, ids: set[int]) -> dict[int, sqlite3.Row]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            "SELECT c.id, c.doc_id, c.page, c.page_end, c.kind, c.text, c.heading, d.name, "
-            f"d.course, d.title FROM chunks c JOIN documents d ON d.id = c.doc_id "
-            f"WHERE c.id IN ({marks})", list(ids))
-        return {r["id"]: r for r in rows}
-
-    def _hit(self, number: int, scored: rank.PageScore, row: sqlite3.Row, sentences: str
-             ) -> Hit:
-        figures = [
-            {"path": str(self.dir.root / f["path"]), "page": f["page"], "sha256": f["sha256"]}
-            for f in self.db.execute(
-                "SELECT path, page, sha256 FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
-                "ORDER BY page, id", (row["doc_id"], row["page"], row["page_end"]))
-        ]
-        return Hit(
-            rank=number, score=round(scored.score, 4), file=row["name"], course=row["course"],
-            course_title=COURSES.get(row["course"], row["title"]),
-            page=row["page"], page_end=row["page_end"], text=row["text"], kind=row["kind"],
-            figures=figures, confident=scored.confident, doc_id=row["doc_id"],
-            chunk_id=row["id"], answer=sentences,
-        )
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.db, self.vectors, lambda: self.embedder, self.dir.root)
+        return self._searcher
 
     # ----------------------------------------------------------------------------- lookups
 
-    def document(self, doc_id: int) -> sqlite3.Row | None:
-        """A document's row (name, path, sha256, course, title, pages, size) by id."""
-        if not 0 < doc_id < 2**63:
-            return None
-        return self.db.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    def document(self, doc_id: int) -> StoredDocument | None:
+        return store.document(self.db, doc_id)
 
-    def passage(self, chunk_id: int) -> sqlite3.Row | None:
+    def passage(self, chunk_id: int) -> StoredPassage | None:
         """A passage by id, with the pixel size of its figure when it is a figure's text."""
         if not 0 < chunk_id < 2**63:
             return None
-        return self.db.execute(
-            "SELECT c.id, c.doc_id, c.kind, c.text, c.page, c.page_end, f.width, f.height "
-            "FROM chunks c LEFT JOIN figures f ON f.id = c.figure_id WHERE c.id = ?",
-            (chunk_id,)).fetchone()
+        return store.passages(self.db, [chunk_id]).get(chunk_id)
 
     def page_lines(self, doc_id: int, number: int) -> list[store.Line]:
         """A scanned page's OCR lines with their boxes, for the page view; [] for a typed
@@ -292,23 +202,30 @@ class NoteIndex:
 
     def figure_file(self, sha256: str) -> Path | None:
         """The PNG of an indexed figure, by its hash."""
-        row = self.db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1",
-                              (sha256,)).fetchone()
-        return self.dir.root / row["path"] if row else None
+        path = store.figure_path(self.db, sha256)
+        return self.dir.root / path if path else None
+
+    @property
+    def notes_dir(self) -> Path | None:
+        """The notes folder this index was built from: the only place its files are read."""
+        notes = self.meta.get("notes_dir")
+        return Path(notes) if notes else None
+
+    def is_live(self) -> bool:
+        """Whether this is still the index's live generation (a build has not swapped it)."""
+        return self.dir.current() == self.generation
 
     # ----------------------------------------------------------------------------- status
 
     def status(self) -> dict:
         """What is indexed: documents with course, pages, passages and figures; model; size."""
+        counts = store.document_counts(self.db)
         docs = [
-            {"file": r["name"], "course": r["course"],
-             "course_label": course_label(r["course"], r["title"]), "pages": r["pages"],
-             "passages": r["passages"], "figures": r["figures"], "sha256": r["sha256"],
-             "indexed_at": r["indexed_at"]}
-            for r in self.db.execute(
-                "SELECT d.*, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id) AS passages, "
-                "(SELECT count(*) FROM figures f WHERE f.doc_id = d.id) AS figures "
-                "FROM documents d ORDER BY d.name")
+            {"file": d.name, "format": d.format, "course": d.course,
+             "course_label": course_label(d.course, d.title), "pages": d.pages,
+             "passages": counts[d.id][0], "figures": counts[d.id][1], "sha256": d.sha256,
+             "indexed_at": d.indexed_at}
+            for _, d in sorted(store.documents(self.db).items())
         ]
         pending = store.ocr_pending(self.db)  # figures and scanned pages
         size = sum(p.stat().st_size for p in self.generation.iterdir())
@@ -323,15 +240,13 @@ class NoteIndex:
         }
 
 
-def _check_query(query: str, k: int, mode: str) -> str:
-    query = normalise(query or "").strip()
-    if not query:
-        raise BadQuery("the query is empty; type what you are looking for")
+def _check_query(query: str, k: int, mode: str) -> Query:
+    parsed = Query.parse(query)
     if k < 1:
         raise BadQuery(f"k must be at least 1, not {k}")
     if mode not in RANKERS:
         raise BadQuery(f"mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
-    return query
+    return parsed
 
 
 def _notes_dir_of(index: layout.IndexDir) -> str | None:

@@ -15,7 +15,7 @@ console = Console(highlight=False, soft_wrap=True)
 
 def citation(hit: Hit) -> str:
     return f"{course_label(hit.course, hit.course_title)} — {hit.file}, " \
-        f"{pages_cited(hit.page, hit.page_end)}"
+        f"{pages_cited(hit.page, hit.page_end, hit.section, hit.line)}"
 
 
 def print_hits(hits: list[Hit], query: str) -> None:
@@ -33,7 +33,8 @@ def print_hits(hits: list[Hit], query: str) -> None:
                        for s, match in shown(hit.text, hit.answer, query))
         console.print(f"   {text}")
         for figure in hit.figures:
-            console.print(f"   [dim]figure p. {figure['page']}: {escape(figure['path'])}[/]")
+            where = "section" if hit.section is not None else "p."
+            console.print(f"   [dim]figure {where} {figure['page']}: {escape(figure['path'])}[/]")
 
 
 def print_status(info: dict) -> None:
@@ -41,7 +42,8 @@ def print_status(info: dict) -> None:
     for column in ("file", "course", "pages", "passages", "figures"):
         table.add_column(column, justify="right" if column != "file" else "left")
     for doc in info["documents"]:
-        table.add_row(escape(doc["file"]), escape(doc["course_label"]), str(doc["pages"]),
+        pages = str(doc["pages"]) if doc["format"] == "pdf" else f"{doc['pages']} sections"
+        table.add_row(escape(doc["file"]), escape(doc["course_label"]), pages,
                       str(doc["passages"]), str(doc["figures"]))
     console.print(table)
     console.print(

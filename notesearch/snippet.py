@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .lexical import terms
+from .query import terms
 
 SNIPPET_WORDS = 45
 

@@ -16,7 +16,16 @@ from typing import TypeVar
 
 import numpy as np
 
-from .records import Chunk, Figure
+from .records import (
+    Chunk,
+    Figure,
+    Page,
+    PendingFigure,
+    PendingScan,
+    StoredDocument,
+    StoredFigure,
+    StoredPassage,
+)
 
 
 def m001_initial(db: sqlite3.Connection) -> None:
@@ -136,8 +145,19 @@ def m004_page_lines(db: sqlite3.Connection) -> None:
     """)
 
 
+def m005_formats(db: sqlite3.Connection) -> None:
+    """Notes of several formats: each document's format (its source module, see
+    notesearch.sources), and for a unit cited by section rather than page (a Markdown
+    section) its heading path and the line it starts on."""
+    db.executescript("""
+        ALTER TABLE documents ADD COLUMN format TEXT NOT NULL DEFAULT 'pdf';
+        ALTER TABLE pages ADD COLUMN section TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pages ADD COLUMN line INTEGER NOT NULL DEFAULT 0;
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_initial, m002_page_search, m003_page_source, m004_page_lines]
+    m001_initial, m002_page_search, m003_page_source, m004_page_lines, m005_formats]
 Line = tuple[str, float, float, float, float]  # an OCR line: text, left, top, width, height
 FORMAT_VERSION = len(MIGRATIONS)
 
@@ -220,15 +240,16 @@ def referenced_files(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
             [r[0] for r in db.execute("SELECT sha256 FROM documents")])
 
 
-def figures_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Each figure image (sha256, path) whose OCR text is not in the index yet, once."""
-    return db.execute("SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0").fetchall()
+def figures_pending(db: sqlite3.Connection) -> dict[str, str]:
+    """Each figure image whose OCR text is not in the index yet, once: sha256 -> its path
+    relative to the index folder."""
+    return dict(db.execute("SELECT DISTINCT sha256, path FROM figures WHERE ocr_done = 0"))
 
 
-def figure_rows_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every figure row (id, doc_id, page, sha256) still waiting for its OCR text."""
-    return db.execute(
-        "SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0").fetchall()
+def figure_rows_pending(db: sqlite3.Connection) -> list[PendingFigure]:
+    """Every figure of every document still waiting for its OCR text."""
+    return [PendingFigure(*r) for r in db.execute(
+        "SELECT id, doc_id, page, sha256 FROM figures WHERE ocr_done = 0")]
 
 
 def mark_figures_read(db: sqlite3.Connection, figure_ids: list[int]) -> None:
@@ -251,8 +272,86 @@ def set_meta(db: sqlite3.Connection, **values: str) -> None:
     db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
 
 
-def documents(db: sqlite3.Connection) -> dict[str, sqlite3.Row]:
-    return {row["name"]: row for row in db.execute("SELECT * FROM documents")}
+_DOCUMENT = ("SELECT id, name, path, sha256, course, title, pages, size, indexed_at, format "
+             "FROM documents")
+
+
+def documents(db: sqlite3.Connection) -> dict[str, StoredDocument]:
+    """Every document by its name."""
+    return {row["name"]: StoredDocument(*row) for row in db.execute(_DOCUMENT)}
+
+
+def document(db: sqlite3.Connection, doc_id: int) -> StoredDocument | None:
+    if not 0 < doc_id < 2**63:
+        return None
+    row = db.execute(f"{_DOCUMENT} WHERE id = ?", (doc_id,)).fetchone()
+    return StoredDocument(*row) if row else None
+
+
+def document_counts(db: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+    """Passages and figures of every document, by id."""
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT d.id, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id), "
+        "(SELECT count(*) FROM figures f WHERE f.doc_id = d.id) FROM documents d")}
+
+
+def documents_of_course(db: sqlite3.Connection, course: int) -> set[int]:
+    return {r[0] for r in db.execute("SELECT id FROM documents WHERE course = ?", (course,))}
+
+
+def passage_ids(db: sqlite3.Connection, doc_ids: set[int]) -> np.ndarray:
+    """Ids of every passage of these documents (a course filter for the dense ranker)."""
+    marks = ",".join("?" * len(doc_ids))
+    rows = db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", list(doc_ids))
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+_PASSAGE = ("SELECT c.id, c.doc_id, c.page, c.page_end, c.kind, c.text, c.heading, d.name, "
+            "d.course, d.title, d.format, COALESCE(p.section, ''), COALESCE(p.line, 0), "
+            "COALESCE(f.width, 0), COALESCE(f.height, 0) FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id "
+            "LEFT JOIN pages p ON p.doc_id = c.doc_id AND p.number = c.page "
+            "LEFT JOIN figures f ON f.id = c.figure_id")
+
+
+def passages(db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, StoredPassage]:
+    """These passages by id (unknown ids are left out)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {r[0]: StoredPassage(*r)
+            for r in db.execute(f"{_PASSAGE} WHERE c.id IN ({marks})", ids)}
+
+
+def text_passages_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
+                     ) -> list[tuple[int, str]]:
+    """(id, text) of a document's prose passages touching pages first..last, in order."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT id, text FROM chunks WHERE doc_id = ? AND kind = 'text' AND page <= ? "
+        "AND page_end >= ? ORDER BY id", (doc_id, last, first))]
+
+
+def text_of_pages(db: sqlite3.Connection, doc_id: int, first: int, last: int) -> str:
+    """The text of pages first..last of a document, one after another."""
+    return "\n".join(r[0] for r in db.execute(
+        "SELECT text FROM pages WHERE doc_id = ? AND number BETWEEN ? AND ? ORDER BY number",
+        (doc_id, first, last)))
+
+
+def figures_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
+               ) -> list[StoredFigure]:
+    """The figures of pages first..last, in page order, each with its OCR text."""
+    return [StoredFigure(*r) for r in db.execute(
+        "SELECT f.path, f.page, f.sha256, COALESCE(group_concat(c.text, ' '), '') FROM figures f "
+        "LEFT JOIN chunks c ON c.figure_id = f.id WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? "
+        "GROUP BY f.id ORDER BY f.page, f.id", (doc_id, first, last))]
+
+
+def figure_path(db: sqlite3.Connection, sha256: str) -> str | None:
+    """Where the PNG of a figure is, relative to the index folder."""
+    row = db.execute("SELECT path FROM figures WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+    return row[0] if row else None
 
 
 def clear(db: sqlite3.Connection) -> None:
@@ -268,23 +367,22 @@ def delete_document(db: sqlite3.Connection, doc_id: int) -> None:
 
 
 def add_document(db: sqlite3.Connection, *, name: str, path: str, sha256: str,
-                 course: int | None, title: str, pages: int, size: int) -> int:
+                 course: int | None, title: str, pages: int, size: int, format: str) -> int:
     cursor = db.execute(
-        "INSERT INTO documents (name, path, sha256, course, title, pages, size, indexed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (name, path, sha256, course, title, pages, size, now()))
+        "INSERT INTO documents (name, path, sha256, course, title, pages, size, indexed_at, "
+        "format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (name, path, sha256, course, title, pages, size, now(), format))
     return int(cursor.lastrowid)
 
 
-def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]],
+def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[Page],
               sources: dict[int, str] | None = None) -> None:
-    """Insert (number, text) pages; `sources` names the pages whose text is not their text
+    """Insert pages (or sections); `sources` names the pages whose text is not their text
     layer's ('scan' or 'ocr', see m003_page_source)."""
-    db.executemany("INSERT INTO pages (doc_id, number, text) VALUES (?, ?, ?)",
-                   [(doc_id, number, text) for number, text in pages])
-    other = [(source, doc_id, number) for number, source in (sources or {}).items()
-             if source != "text"]
-    if other:  # (an index from before m003 has no such column, nor such pages)
-        db.executemany("UPDATE pages SET source = ? WHERE doc_id = ? AND number = ?", other)
+    db.executemany(
+        "INSERT INTO pages (doc_id, number, text, source, section, line) VALUES (?, ?, ?, ?, ?, ?)",
+        [(doc_id, p.number, p.text, (sources or {}).get(p.number, "text"), p.section, p.line)
+         for p in pages])
 
 
 def page_texts(db: sqlite3.Connection, doc_id: int) -> list[tuple[int, str]]:
@@ -293,11 +391,11 @@ def page_texts(db: sqlite3.Connection, doc_id: int) -> list[tuple[int, str]]:
         "SELECT number, text FROM pages WHERE doc_id = ? ORDER BY number", (doc_id,))]
 
 
-def scans_pending(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Scanned pages still waiting for OCR: doc_id, number, and the document's path and sha256."""
-    return db.execute(
+def scans_pending(db: sqlite3.Connection) -> list[PendingScan]:
+    """Scanned pages still waiting for OCR."""
+    return [PendingScan(*r) for r in db.execute(
         "SELECT p.doc_id, p.number, d.path, d.sha256 FROM pages p JOIN documents d "
-        "ON d.id = p.doc_id WHERE p.source = 'scan' ORDER BY p.doc_id, p.number").fetchall()
+        "ON d.id = p.doc_id WHERE p.source = 'scan' ORDER BY p.doc_id, p.number")]
 
 
 def ocr_pending(db: sqlite3.Connection) -> int:
@@ -312,7 +410,7 @@ def set_page_text(db: sqlite3.Connection, doc_id: int, number: int, text: str,
     """Replace one page's text. Delete and insert, so the pages_fts triggers follow; the page's
     slide text (none on a scanned page, whose images are not figures) is recomputed."""
     db.execute("DELETE FROM pages WHERE doc_id = ? AND number = ?", (doc_id, number))
-    add_pages(db, doc_id, [(number, text)], {number: source})
+    add_pages(db, doc_id, [Page(number, text)], {number: source})
     db.execute(f"UPDATE pages_fts SET figures = {_page_figures('?', '?')} WHERE rowid = "
                "(SELECT rowid FROM pages WHERE doc_id = ? AND number = ?)",
                (doc_id, number, doc_id, number))
@@ -382,3 +480,47 @@ def iter_vectors(db: sqlite3.Connection, dim: int, batch: int = 4096
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
         yield ids, vectors
+
+
+# ----------------------------------------------------------------------------- BM25 (FTS5)
+
+def passages_holding(db: sqlite3.Connection, words: Iterable[str]) -> list[int]:
+    """For each word, how many passages hold its stem. The stems come from FTS5's own
+    tokenizer (a scratch table in the connection's temp schema), so they are exactly the terms
+    the index holds."""
+    words = list(words)
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5("
+               "t, tokenize='porter unicode61 remove_diacritics 2')")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab("
+               "temp, query_terms, instance)")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab USING fts5vocab("
+               "main, chunks_fts, row)")
+    db.execute("DELETE FROM temp.query_terms")
+    db.executemany("INSERT INTO temp.query_terms (rowid, t) VALUES (?, ?)",
+                   list(enumerate(words)))
+    counts = [0] * len(words)
+    for position, stem in db.execute("SELECT doc, term FROM temp.query_vocab").fetchall():
+        row = db.execute("SELECT doc FROM temp.chunk_vocab WHERE term = ?", (stem,)).fetchone()
+        counts[position] = max(counts[position], row[0] if row else 0)
+    return counts
+
+
+def bm25_passages(db: sqlite3.Connection, match: str, limit: int,
+                  doc_ids: set[int] | None = None) -> list[tuple[int, float]]:
+    """Passages matching an FTS5 expression, (id, BM25 with higher better), best first."""
+    only = ""
+    if doc_ids is not None:
+        only = (" AND rowid IN (SELECT id FROM chunks WHERE doc_id IN ("
+                + ",".join(str(int(d)) for d in doc_ids) + "))")
+    rows = db.execute(
+        "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        f"{only} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def bm25_pages(db: sqlite3.Connection, match: str) -> Iterator[tuple[tuple[int, int], float]]:
+    """Every page matching an FTS5 expression: ((doc_id, page), BM25 with higher better)."""
+    rows = db.execute(
+        "SELECT p.doc_id, p.number, -bm25(pages_fts) FROM pages_fts "
+        "JOIN pages p ON p.rowid = pages_fts.rowid WHERE pages_fts MATCH ?", (match,))
+    return (((int(r[0]), int(r[1])), float(r[2])) for r in rows)

@@ -13,8 +13,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss
 
 # Below this many passages an exact flat scan takes a few milliseconds and is never wrong;
 # above it, HNSW keeps queries in the low milliseconds at a small recall cost.
@@ -138,6 +142,9 @@ def load(path: Path):
     if hnsw is not None:
         hnsw.efSearch = HNSW_EF_SEARCH
     return index
+
+
+Vectors = Union["FlatVectors", "faiss.Index"]  # what `load` returns; both answer `ntotal`
 
 
 def reconstruct(index, ids: list[int]) -> np.ndarray:

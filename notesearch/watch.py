@@ -1,12 +1,13 @@
 """`notesearch index NOTES_DIR --watch`: keep an index in step with a notes folder until stopped.
 
 Events from watchfiles only wake the loop up. What to do is decided from a snapshot of the
-folder (size and modification time of every PDF), so a burst of events, a missed event and a
-file still being copied all come down to one question: has the folder held still, for at
-least SETTLE_SECONDS, in a state the index does not reflect yet? Only then is it built.
+folder (size and modification time of every notes file and image), so a burst of events, a
+missed event and a file still being copied all come down to one question: has the folder held
+still, for at least SETTLE_SECONDS, in a state the index does not reflect yet? Only then is it
+built.
 
-A PDF that fails because it was still being written when the build read it is not reported:
-its snapshot entry has moved on, so the next settled state builds it again. A PDF that fails
+A file that fails because it was still being written when the build read it is not reported:
+its snapshot entry has moved on, so the next settled state builds it again. A file that fails
 with the same size and time twice is reported once, not at every build.
 """
 
@@ -17,13 +18,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .build import BuildReport, find_pdfs, warn_on_stderr
+from .build import BuildReport, warn_on_stderr
 from .errors import IndexBusy, NotesearchError, NotesNotFound
 from .extract import Warn
 from .index import NoteIndex
+from .sources import watched_files
 
 Stamp = tuple[int, int]  # (size in bytes, mtime in ns)
-Snapshot = dict[str, Stamp]  # relative PDF name -> stamp
+Snapshot = dict[str, Stamp]  # relative file name -> stamp
 
 SETTLE_SECONDS = 1.0  # the debounce: a folder must hold still this long before a build
 TICK_MS = 500  # how often a pending change is re-checked when no event arrives
@@ -31,13 +33,11 @@ EVENT_DEBOUNCE_MS = 1000  # watchfiles groups a burst of events for at most this
 
 
 def snapshot(notes_dir: Path) -> Snapshot:
-    """Size and mtime of each PDF a build would index (same rules as `find_pdfs`)."""
-    try:
-        pdfs = find_pdfs(notes_dir, lambda _message: None)
-    except NotesNotFound:
+    """Size and mtime of each file a build would read (see `sources.watched_files`)."""
+    if not notes_dir.is_dir():
         return {}
     stamps: Snapshot = {}
-    for name, path in pdfs.items():
+    for name, path in watched_files(notes_dir).items():
         try:
             status = path.stat()
         except OSError:  # removed between the listing and the stat
@@ -99,7 +99,7 @@ class _Watcher:
             self.warn(str(exc))
             self.seen_since = time.monotonic()
             return
-        except NotesearchError as exc:  # e.g. the last PDF was removed: wait for a change
+        except NotesearchError as exc:  # e.g. the last note was removed: wait for a change
             self.warn(str(exc))
             self.indexed, self.pending = before, False
             return
@@ -114,7 +114,7 @@ class _Watcher:
             self.on_report(report)
 
     def _forget_files_in_flight(self, report: BuildReport, before: Snapshot) -> None:
-        """Drop failures of PDFs that changed while being read: they are retried, not failed."""
+        """Drop failures of files that changed while being read: they are retried, not failed."""
         after = snapshot(self.notes_dir)
         for name in [n for n in report.failed if after.get(n) != before.get(n)]:
             del report.failed[name]
@@ -131,7 +131,8 @@ class _Watcher:
 def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | None = None,
                 ocr: bool = True, on_report: Callable[[BuildReport], None] | None = None,
                 stop_event: threading.Event | None = None, warn: Warn = warn_on_stderr) -> None:
-    """Rebuild the index whenever PDFs in `notes_dir` are added, changed or removed.
+    """Rebuild the index whenever notes in `notes_dir` (or their images) are added, changed or
+    removed.
 
     Runs until `stop_event` is set or Ctrl-C; Ctrl-C is how a user ends a watch, so it returns
     normally (a build it interrupts leaves the index as it was: commits are atomic). The first

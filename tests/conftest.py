@@ -125,6 +125,8 @@ def make_older_format(database: Path) -> None:
         DROP TRIGGER pages_ai; DROP TRIGGER pages_ad;
         DROP TRIGGER figure_text_ai; DROP TRIGGER figure_text_ad;
         ALTER TABLE pages DROP COLUMN source; DROP TABLE page_lines;
+        ALTER TABLE documents DROP COLUMN format;
+        ALTER TABLE pages DROP COLUMN section; ALTER TABLE pages DROP COLUMN line;
         DELETE FROM _migrations WHERE name != 'm001_initial';
     """)
     db.close()

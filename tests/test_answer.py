@@ -10,6 +10,7 @@ import pytest
 
 from notesearch import NoteIndex
 from notesearch.answer import MAX_SENTENCES, MAX_WORDS, Evidence, best_answers, split_sentences
+from notesearch.query import Query
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +80,12 @@ def test_answers_are_one_to_three_sentences_of_the_page_in_order(index, dev_quer
             assert first in source and last in source, (query, hit.answer)
 
 
-def test_json_carries_the_answer_last(index):
+def test_json_adds_new_fields_after_the_old_ones(index):
     hit = index.search("satisficing and optimizing metrics", k=1)[0]
     shape = dataclasses.asdict(hit)
-    assert list(shape)[-1] == "answer" and shape["answer"] == hit.answer
+    assert list(shape)[-4:] == ["answer", "format", "section", "line"]
+    assert shape["answer"] == hit.answer and shape["format"] == "pdf"
+    assert shape["section"] is None and shape["line"] is None
 
 
 def test_the_page_view_gets_the_hits_answer(index):
@@ -94,7 +97,7 @@ def test_the_page_view_gets_the_hits_answer(index):
 
 def test_a_page_of_formulas_or_nothing_has_no_answer():
     debris = "J ( w , b ) = 1 m ∑ L ( ŷ , y )\nd w = 1 m X d Z T\n"
-    assert best_answers([Evidence(debris), Evidence("")], "cost function") == ["", ""]
+    assert best_answers([Evidence(debris), Evidence("")], Query.parse("cost function")) == ["", ""]
 
 
 def test_the_passage_nearest_in_meaning_decides_between_equal_word_matches():
@@ -103,4 +106,4 @@ def test_the_passage_nearest_in_meaning_decides_between_equal_word_matches():
     first, second = text.split("\n")
     for cosines, expected in (((0.9, 0.1), first), ((0.1, 0.9), second)):
         evidence = Evidence(text, (first, second), cosines)
-        assert best_answers([evidence], "steps of gradient descent") == [expected]
+        assert best_answers([evidence], Query.parse("steps of gradient descent")) == [expected]

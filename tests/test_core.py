@@ -156,7 +156,7 @@ def test_bad_input_is_one_line_and_leaves_the_index(index_copy, args, code, mess
 def test_empty_notes_folder_and_missing_index(tmp_path):
     (tmp_path / "empty").mkdir()
     result = cli("index", tmp_path / "empty", "--index", tmp_path / "index")
-    assert result.exit_code == 1 and "no PDF files" in result.output
+    assert result.exit_code == 1 and "no PDF or Markdown files" in result.output
     result = cli("search", "dropout", "--index", tmp_path / "index")
     assert result.exit_code == 1
     assert f"no index at {tmp_path / 'index'}; build one with `notesearch index" in result.output

@@ -82,7 +82,7 @@ def test_help_does_not_import_heavy_libraries():
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     assert not imported & {"torch", "numpy", "faiss", "onnxruntime", "sentence_transformers"}
-    assert "Search your PDF study notes" in result.stdout
+    assert "Search your PDF and Markdown study notes" in result.stdout
 
 
 def test_without_fast_model_search_falls_back_with_a_notice(index_copy, capsys, monkeypatch,

@@ -37,8 +37,9 @@ import pytest
 from conftest import NOTES, seeded_index, text_image
 
 from notesearch import NoteIndex
-from notesearch.errors import PdfUnreadable
-from notesearch.extract import FigureCounts, extract_figures, iter_pages, open_pdf
+from notesearch.errors import NoteUnreadable
+from notesearch.extract import extract_figures, iter_pages, open_pdf
+from notesearch.records import FigureCounts
 
 SKIPPED_FILES_EXIT = 3  # the index finished, some files were skipped (1: user error, 2: usage)
 BUILD_DEADLINE_S = 240  # one build of a batch; a hang on one mutant fails the test, not CI
@@ -594,7 +595,7 @@ def test_real_notes_mutants_are_indexed_or_skipped(first, tmp_path, onnx_models)
 def check_build_log(index: Path, report: dict) -> None:
     """Files skipped by the fault barrier (an exception no reader check expected) have their
     traceback in `build.log` inside the index folder, and only skipped files are there.
-    A file skipped with a known reason (PdfUnreadable) needs no traceback."""
+    A file skipped with a known reason (NoteUnreadable) needs no traceback."""
     log = index / "build.log"
     if not log.exists():
         assert not report["log"], report["log"]
@@ -676,7 +677,7 @@ def test_open_pdf_gives_a_reason_for_what_pypdf_refuses(seeds, name, tmp_path):
     make, words = REFUSALS[name]
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(make(seeds))
-    with pytest.raises(PdfUnreadable) as caught:
+    with pytest.raises(NoteUnreadable) as caught:
         open_pdf(path)
     reason = str(caught.value)
     assert reason.startswith(f"{name}.pdf: ") and words in reason and "\n" not in reason

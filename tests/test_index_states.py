@@ -198,16 +198,16 @@ def test_index_paths_with_odd_characters(tmp_path, notes, name, monkeypatch):
 
 
 def test_a_file_that_makes_a_library_raise_costs_that_file_only(tmp_path, notes, monkeypatch):
-    import notesearch.build as build
+    import notesearch.sources.pdf as pdf
 
-    real = build.open_pdf
+    real = pdf.open_pdf
 
     def open_pdf(path):  # the one fault injected: what an unknown pypdf bug would raise
         if path.name == "optimisers.pdf":
             raise NotImplementedError("predictor 77 is not supported")
         return real(path)
 
-    monkeypatch.setattr(build, "open_pdf", open_pdf)
+    monkeypatch.setattr(pdf, "open_pdf", open_pdf)
     index = tmp_path / "index"
     warnings: list[str] = []
     report = NoteIndex.build(notes, index, ocr=False, warn=warnings.append)

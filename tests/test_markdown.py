@@ -315,7 +315,7 @@ Untouched closing paragraph.
                "keep_prob | 0.8\nd3 = np.random.rand(a3.shape[0]) < keep_prob")
     answer = long_one[10:80]  # not the heading's word
     html = markdown.section_html(note, tmp_path, 3, passage, answer, lambda p: None)
-    assert '<h2 class="hit">Dropout</h2>' in html
+    assert '<h2 class="hit" id="hit">Dropout</h2>' in html  # the link's anchor: first mark
     assert f'<p class="hit answer">{long_one}</p>' in html  # cut mid-paragraph still marks
     assert '<li class="hit"><em>Keep</em> probability' in html  # markup makes no difference
     assert "<li>unrelated bullet" in html

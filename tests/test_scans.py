@@ -163,10 +163,13 @@ def test_pages_read_before_line_boxes_were_kept_are_read_again(tmp_path):
     for migration in store.MIGRATIONS[:3]:
         migration(db)
         db.execute("INSERT INTO _migrations VALUES (?, '')", (migration.__name__,))
-    doc = store.add_document(db, name="scan.pdf", path="/x/scan.pdf", sha256="0", course=None,
-                             title="scan", pages=2, size=1)
-    store.add_pages(db, doc, [(1, "typed"), (2, "read by OCR")], {2: "ocr"})
-    assert store.migrate(db) == ["m004_page_lines"]
+    # as a build of that format wrote them
+    db.execute("INSERT INTO documents (id, name, path, sha256, course, title, pages, size, "
+               "indexed_at) VALUES (1, 'scan.pdf', '/x/scan.pdf', '0', NULL, 'scan', "
+               "2, 1, '')")
+    db.executemany("INSERT INTO pages (doc_id, number, text, source) VALUES (1, ?, ?, ?)",
+                   [(1, "typed", "text"), (2, "read by OCR", "ocr")])
+    assert store.migrate(db) == ["m004_page_lines", "m005_formats"]
     assert [tuple(r) for r in db.execute("SELECT number, source FROM pages")] == [
         (1, "text"), (2, "scan")]
     assert store.ocr_pending(db) == 1

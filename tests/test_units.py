@@ -9,9 +9,9 @@ import pytest
 
 from notesearch.chunk import MAX_WORDS, chunk_pages, is_contents
 from notesearch.courses import recognise_course
-from notesearch.errors import BadEvalFile
+from notesearch.errors import BadEvalFile, BadQuery
 from notesearch.evaluate import load_queries, score_ranking
-from notesearch.lexical import terms
+from notesearch.query import Query, terms
 from notesearch.rank import CONFIDENT_COSINE, PageScore, _keep_in_top, _near_top, rank_pages
 from notesearch.records import Hit, Page
 from notesearch.snippet import snippet
@@ -76,9 +76,12 @@ def test_a_table_of_contents_yields_no_passage():
 
 
 def test_query_terms_drop_stopwords_and_fts_syntax():
-    assert terms('what is "dropout" AND NEAR(keep_prob*) -x:') == [
-        "dropout", "near", "keep", "prob", "x"]
-    assert terms("to be or not") == ["to", "be", "or", "not"]
+    assert terms('what is "dropout" AND NEAR(keep_prob*) -x:') == (
+        "dropout", "near", "keep", "prob", "x")
+    assert terms("to be or not") == ("to", "be", "or", "not")
+    assert Query.parse('say "no" -x').match() == '"say" OR "no" OR "x"'
+    with pytest.raises(BadQuery, match="empty"):
+        Query.parse(" \u200b ")
 
 
 def test_pages_are_ranked_once_with_their_best_passage():
@@ -208,20 +211,24 @@ def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
             for n in range(40)]
     db.executemany("INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, "
                    "vector) VALUES (1, 1, 1, 'text', '', ?, '', x'')", rows)
-    assert lexical.selective(db, ["learning", "dropout"], total=40) == ["dropout"]
-    assert lexical.selective(db, ["learned"], total=40) == ["learned"]  # all common: kept
-    assert len(lexical.search(db, "learning dropout", 5, total=40)) == 5  # small: all terms
+    assert lexical.selective(db, ("learning", "dropout"), total=40) == ("dropout",)
+    assert lexical.selective(db, ("learned",), total=40) == ("learned",)  # all common: kept
+    query = Query.parse("learning dropout")
+    assert len(lexical.search(db, query, 5, total=40)) == 5  # small: all terms
     monkeypatch.setattr(lexical, "LARGE_INDEX", 10)
-    assert [i for i, _ in lexical.search(db, "learning dropout", 5, total=40)] == [1]
+    assert [i for i, _ in lexical.search(db, query, 5, total=40)] == [1]
 
 
 def _doc_with_a_slide(db) -> int:
     from notesearch import store
     from notesearch.records import Chunk
 
-    doc = store.add_document(db, name="a.pdf", path="/a.pdf", sha256="x", course=4, title="a",
-                             pages=2, size=1)
-    store.add_pages(db, doc, [(1, "pooling layers shrink the representation"), (2, "dropout")])
+    # the columns of the first format: the upgrade test starts from it
+    doc = 1
+    db.execute("INSERT INTO documents (id, name, path, sha256, course, title, pages, size, "
+               "indexed_at) VALUES (1, 'a.pdf', '/a.pdf', 'x', 4, 'a', 2, 1, '')")
+    db.executemany("INSERT INTO pages (doc_id, number, text) VALUES (1, ?, ?)",
+                   [(1, "pooling layers shrink the representation"), (2, "dropout")])
     store.add_chunks(db, doc, [Chunk("News and Shakespeare samples", 1, 1, kind="figure")],
                      np.zeros((1, 4), dtype=np.float32))
     return doc
@@ -237,12 +244,13 @@ def test_page_search_follows_pages_and_their_slides(tmp_path):
     doc = _doc_with_a_slide(db)
     both = {(doc, 1), (doc, 2)}
     # one query word in the prose, one on the slide: the whole page holds both
-    split = lexical.page_scores(db, "pooling Shakespeare", both)
+    split = lexical.page_scores(db, Query.parse("pooling Shakespeare"), both)
     assert set(split) == {(doc, 1)}
-    assert split[(doc, 1)] > lexical.page_scores(db, "pooling", both)[(doc, 1)]
-    assert lexical.page_scores(db, "dropout", {(doc, 1)}) == {}  # only the pages asked about
+    assert split[(doc, 1)] > lexical.page_scores(db, Query.parse("pooling"), both)[(doc, 1)]
+    # only the pages asked about
+    assert lexical.page_scores(db, Query.parse("dropout"), {(doc, 1)}) == {}
     db.execute("DELETE FROM chunks WHERE kind = 'figure'")
-    assert lexical.page_scores(db, "Shakespeare", both) == {}
+    assert lexical.page_scores(db, Query.parse("Shakespeare"), both) == {}
     store.delete_document(db, doc)
     assert db.execute("SELECT count(*) FROM pages_fts").fetchone()[0] == 0
 
@@ -257,6 +265,8 @@ def test_an_older_index_gains_page_search_on_upgrade(tmp_path):
     store.m001_initial(db)
     db.execute("INSERT INTO _migrations VALUES ('m001_initial', '')")
     doc = _doc_with_a_slide(db)
-    assert store.migrate(db) == ["m002_page_search", "m003_page_source", "m004_page_lines"]
-    assert set(lexical.page_scores(db, "Shakespeare pooling", {(doc, 1), (doc, 2)})) == {(doc, 1)}
+    assert store.migrate(db) == ["m002_page_search", "m003_page_source", "m004_page_lines",
+                                 "m005_formats"]
+    query = Query.parse("Shakespeare pooling")
+    assert set(lexical.page_scores(db, query, {(doc, 1), (doc, 2)})) == {(doc, 1)}
     assert store.migrate(db) == []

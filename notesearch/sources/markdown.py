@@ -393,8 +393,10 @@ class _Target:
 
 
 def _mark(tokens: list[Token], env: dict, passage: str, answer: str) -> None:
-    """Class the outermost blocks that overlap the answer ("hit answer") or the passage."""
+    """Class the outermost blocks that overlap the answer ("hit answer") or the passage; the
+    first one is the page's `#hit` anchor, where a result link lands."""
     hit, best = _Target(passage), _Target(answer)
+    anchor = "hit"
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -404,6 +406,9 @@ def _mark(tokens: list[Token], env: dict, passage: str, answer: str) -> None:
             mark = "hit answer" if best.overlaps(found) else "hit" if hit.overlaps(found) else ""
             if mark:
                 token.attrSet("class", mark)
+                if anchor:
+                    token.attrSet("id", anchor)
+                    anchor = ""
                 index = end  # a marked list item's paragraphs are not marked again
         index += 1
 
@@ -454,9 +459,9 @@ def _render_code(self, tokens: Sequence[Token], idx: int, options, env: dict) ->
     """Code with its mark on `<pre>`, where a highlight shows (markdown-it puts attributes on
     the inner `<code>`)."""
     token = tokens[idx]
-    mark = token.attrGet("class")
+    pre = "".join(f' {name}="{escapeHtml(str(token.attrGet(name)))}"'
+                  for name in ("id", "class") if token.attrGet(name))
     language = unescapeAll(token.info).split()[0] if token.info.strip() else ""
-    pre = f' class="{escapeHtml(str(mark))}"' if mark else ""
     code = f' class="language-{escapeHtml(language)}"' if language else ""
     return f"<pre{pre}><code{code}>{escapeHtml(token.content)}</code></pre>\n"
 

@@ -1,0 +1,109 @@
+"""Searching a built index: a parsed query -> ranked, cited hits with their answers.
+
+Owns the read side of a search: the dense ranker (FAISS vectors), the lexical one (FTS5 BM25,
+lexical.py), their fusion into pages (rank.py) and each hit's answer sentences (answer.py).
+`NoteIndex` holds one `Searcher` per open index; what the store returns are records.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import answer, lexical, rank, store, vectors
+from .courses import COURSES
+from .embed import Embedder
+from .query import Query
+from .records import Hit, StoredPassage
+
+CANDIDATES = 100  # passages each ranker proposes before fusion
+
+
+class Searcher:
+    """The rankers over one generation's database and vectors."""
+
+    def __init__(self, db: sqlite3.Connection, index: vectors.Vectors,
+                 embedder: Callable[[], Embedder], root: Path) -> None:
+        self.db = db
+        self.vectors = index
+        self._embedder = embedder  # loaded on first use: a lookup needs no model
+        self.root = root
+
+    def embed(self, query: Query) -> np.ndarray:
+        return self._embedder().encode([query.embedding_text])[0]
+
+    def search(self, query: Query, k: int, course: int | None, mode: str) -> list[Hit]:
+        """The k best pages for `query`, each cited by its best passage."""
+        allowed = None if course is None else store.documents_of_course(self.db, course)
+        if allowed is not None and not allowed:
+            return []
+        dense: rank.Scored = []
+        lexical_hits: rank.Scored = []
+        query_vector = self.embed(query)
+        if mode != "lexical":
+            ids = None if allowed is None else store.passage_ids(self.db, allowed)
+            dense = vectors.search(self.vectors, query_vector, CANDIDATES, ids)
+        if mode != "dense":
+            lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed,
+                                          total=self.vectors.ntotal)
+        info = store.passages(self.db, {i for i, _ in dense} | {i for i, _ in lexical_hits})
+        page_bm25 = None
+        if mode == "hybrid" and self.vectors.ntotal <= lexical.LARGE_INDEX:
+            # Above LARGE_INDEX a second full BM25 pass costs more than its evidence is worth.
+            page_bm25 = lexical.page_scores(self.db, query, {(p.doc_id, p.page)
+                                                             for p in info.values()})
+        ranked = rank.rank_pages(
+            dense, lexical_hits, {i: (p.doc_id, p.page, p.page_end, p.kind)
+                                  for i, p in info.items()},
+            self._cosines(query_vector, list(info)), mode=mode, k=k, page_bm25=page_bm25)
+        chosen = [info[scored.chunk_id] for scored in ranked]
+        answers = self.answers(query, chosen, query_vector)
+        return [self._hit(n, scored, passage, text) for n, (scored, passage, text)
+                in enumerate(zip(ranked, chosen, answers, strict=True), start=1)]
+
+    def answers(self, query: Query, passages: list[StoredPassage],
+                query_vector: np.ndarray | None = None) -> list[str]:
+        """For each passage, the 1-3 sentences of its page that best answer `query` (see
+        answer.py)."""
+        if query_vector is None:
+            query_vector = self.embed(query)
+        return answer.best_answers([self._evidence(p, query_vector) for p in passages], query)
+
+    def _cosines(self, query_vector: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Exact cosine of the query with every candidate, lexical-only ones included:
+        confidence is judged on meaning, whichever ranker proposed the passage."""
+        if not ids:
+            return {}
+        stored = vectors.reconstruct(self.vectors, ids)
+        return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
+
+    def _evidence(self, passage: StoredPassage, query_vector: np.ndarray) -> answer.Evidence:
+        """A figure's answer comes from its OCR text; a passage's from its pages' prose, with
+        the cosine of every passage on them."""
+        if passage.kind == "figure":
+            return answer.Evidence(passage.text)
+        first, last = passage.page, passage.page_end
+        text = store.text_of_pages(self.db, passage.doc_id, first, last)
+        on_pages = store.text_passages_on(self.db, passage.doc_id, first, last)
+        cosines = self._cosines(query_vector, [i for i, _ in on_pages])
+        return answer.Evidence(text, tuple(t for _, t in on_pages),
+                               tuple(cosines[i] for i, _ in on_pages))
+
+    def _hit(self, number: int, scored: rank.PageScore, passage: StoredPassage,
+             sentences: str) -> Hit:
+        figures = [{"path": str(self.root / f.path), "page": f.page, "sha256": f.sha256}
+                   for f in store.figures_on(self.db, passage.doc_id, passage.page,
+                                             passage.page_end)]
+        sectioned = passage.format != "pdf"
+        return Hit(
+            rank=number, score=round(scored.score, 4), file=passage.file,
+            course=passage.course, course_title=COURSES.get(passage.course, passage.title),
+            page=passage.page, page_end=passage.page_end, text=passage.text, kind=passage.kind,
+            figures=figures, confident=scored.confident, doc_id=passage.doc_id,
+            chunk_id=passage.id, answer=sentences, format=passage.format,
+            section=passage.section if sectioned else None,
+            line=passage.line if sectioned else None,
+        )
