@@ -1,17 +1,18 @@
 """`notesearch serve`: a local web page to search the notes and see each hit on its page.
 
     /                          search box, course and mode filters, ranked results
-    /page/<doc_id>/<n>         page n rendered, the hit's passage (or figure) highlighted and
-                               its answer sentences marked more strongly
+    /page/<doc_id>/<n>         page n rendered (a Markdown note: section n as HTML), the hit's
+                               passage (or figure) highlighted and its answer marked more strongly
     /render/<doc_id>/<n>.png   the rendered page itself, cached under index/renders/
     /pdf/<doc_id>              the original PDF (append #page=N to open it at a page)
+    /note-image/<doc_id>/<p>   an image a Markdown note embeds, p relative to the notes folder
     /figure/<sha256>.png       a figure extracted at index time
     /api/search, /api/status   the CLI's `--json` output, over HTTP
 
-URLs name documents by their id in the index and figures by their hash, never by a path, so the
-app can only ever read the PDFs and figures the index lists. Only FastAPI and Jinja2 load at
-import; the index (numpy, FAISS, ONNX Runtime) opens on the first request and pdfium on the
-first page view.
+URLs name documents by their id in the index and figures by their hash, so the app can only
+ever read the notes files and figures the index lists, and images inside the notes folder.
+Only FastAPI and Jinja2 load at import; the index (numpy, FAISS, ONNX Runtime) opens on the
+first request and pdfium on the first page view.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import dataclasses
 import os
 import re
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -39,7 +39,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from . import layout
+from . import sources
 from .courses import COURSES, course_label
 from .errors import BadQuery, NotesearchError
 from .rank import MODES
@@ -49,7 +49,7 @@ from .snippet import shown
 if TYPE_CHECKING:
     from .embed import Embedder
     from .index import NoteIndex
-    from .records import Hit
+    from .records import Hit, StoredDocument, StoredPassage
 
 HERE = Path(__file__).parent
 PAGE_RESULTS = 10
@@ -58,6 +58,9 @@ POOL_SIZE = 4  # requests searching at once in one process; the rest wait their 
 SERVE_INDEX, SERVE_ANY_HOST = "NOTESEARCH_SERVE_INDEX", "NOTESEARCH_SERVE_ANY_HOST"
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "testserver"]  # testserver: TestClient's host
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp",
+               ".tif": "image/tiff", ".tiff": "image/tiff"}
 SECURITY_HEADERS = {
     # No script runs on these pages; inline style attributes place the highlight boxes.
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self' "
@@ -81,10 +84,9 @@ class IndexHolder:
     def __init__(self, root: Path, size: int = POOL_SIZE) -> None:
         self.root = Path(root)
         self._slots = threading.BoundedSemaphore(size)
-        self._lock = threading.Lock()  # guards the three fields below
-        self._generation: Path | None = None
-        self._idle: list[NoteIndex] = []
-        self._embedders: dict[str, Embedder] = {}
+        self._lock = threading.Lock()  # guards the two fields below
+        self._idle: list[NoteIndex] = []  # all of one generation
+        self._embedder: Embedder | None = None
 
     @contextmanager
     def use(self) -> Iterator[NoteIndex]:
@@ -100,27 +102,25 @@ class IndexHolder:
     def _borrow(self) -> NoteIndex:
         from .index import NoteIndex
 
-        live = layout.IndexDir(self.root).current()
         with self._lock:
-            if live != self._generation:
-                stale, self._idle, self._generation = self._idle, [], live
+            if self._idle and not self._idle[0].is_live():
+                stale, self._idle = self._idle, []
                 for index in stale:  # idle: no request holds them
                     index.close()
             if self._idle:
                 return self._idle.pop()
-        index = NoteIndex.open(self.root)
-        with self._lock:
-            shared = self._embedders.get(index.model_name)
-            if shared is None:  # the first index loads the model; later ones reuse it
-                shared = self._embedders[index.model_name] = index.embedder
-        index._embedder = shared
+            shared = self._embedder
+        index = NoteIndex.open(self.root, embedder=shared)
+        with self._lock:  # the first index loads the model; later ones reuse it
+            self._embedder = index.embedder
         return index
 
     def _give_back(self, index: NoteIndex) -> None:
-        with self._lock:
-            if index.generation == self._generation:
-                self._idle.append(index)
-                return
+        if index.is_live():
+            with self._lock:
+                if not self._idle or self._idle[0].generation == index.generation:
+                    self._idle.append(index)
+                    return
         index.close()  # a rebuild swapped generations while it was lent out
 
 
@@ -157,6 +157,7 @@ def create_app(index_dir: Path, *, allowed_hosts: list[str] | None = None) -> Fa
         ("/page/{doc_id:int}/{number:int}", page_view),
         ("/render/{doc_id:int}/{number:int}.png", page_image),
         ("/pdf/{doc_id:int}", original_pdf),
+        ("/note-image/{doc_id:int}/{relative:path}", note_image),
         ("/figure/{sha}.png", figure_image),
         ("/api/search", api_search),
         ("/api/status", api_status),
@@ -280,7 +281,7 @@ def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> di
     return {
         "rank": hit.rank, "score": hit.score, "file": hit.file, "kind": hit.kind,
         "label": course_label(hit.course, hit.course_title), "confident": hit.confident,
-        "pages": pages_cited(hit.page, hit.page_end),
+        "pages": pages_cited(hit.page, hit.page_end, hit.section, hit.line),
         "href": _url(f"/page/{hit.doc_id}/{hit.page}", q=query, chunk=hit.chunk_id,
                      course=course, mode=mode) + "#hit",
         "snippet": shown(hit.text, hit.answer, query),
@@ -298,53 +299,60 @@ def _url(path: str, **params: object) -> str:
 
 # ----------------------------------------------------------------------------- documents
 
-def _document(index: NoteIndex, doc_id: int) -> sqlite3.Row:
-    """The `documents` row of `doc_id`, or 404: the id is the only way a URL names a PDF."""
-    row = index.document(doc_id)
-    if row is None:
+def _document(index: NoteIndex, doc_id: int) -> StoredDocument:
+    """The document `doc_id` names, or 404: the id is the only way a URL names a notes file."""
+    doc = index.document(doc_id)
+    if doc is None:
         raise HTTPException(404, f"no document {doc_id} in the index")
-    return row
+    return doc
 
 
-def _passage_on(index: NoteIndex, chunk: str, doc_id: int, page: int) -> sqlite3.Row | None:
+def _passage_on(index: NoteIndex, chunk: str, doc_id: int, page: int) -> StoredPassage | None:
     """The passage a URL names, if it lies on this document's page."""
     passage = index.passage(int(chunk)) if chunk.isdigit() else None
-    if passage is None or passage["doc_id"] != doc_id or \
-            not passage["page"] <= page <= passage["page_end"]:
+    if passage is None or passage.doc_id != doc_id or \
+            not passage.page <= page <= passage.page_end:
         return None
     return passage
 
 
-def pdf_path(index: NoteIndex, doc: sqlite3.Row) -> Path:
-    """The document's PDF, only if it (after following links) lies inside the notes folder.
+def _notes_root(index: NoteIndex, what: str) -> Path:
+    if index.notes_dir is None:
+        raise HTTPException(404, f"{what} has no readable path in the index")
+    return index.notes_dir.resolve()
+
+
+def notes_file(index: NoteIndex, doc: StoredDocument) -> Path:
+    """The document's file, only if it (after following links) lies inside the notes folder.
 
     The path comes from the index, never from the URL; a symlink that leads out of the notes
     folder, or a file since moved away, is refused like an unknown id.
     """
-    notes = index.meta.get("notes_dir")
-    path = Path(doc["path"])
-    if not notes or not path.is_absolute():
-        raise HTTPException(404, f"{doc['name']} has no readable path in the index")
+    root = _notes_root(index, doc.name)
+    path = Path(doc.path)
+    if not path.is_absolute():
+        raise HTTPException(404, f"{doc.name} has no readable path in the index")
     real = path.resolve()
-    if not real.is_relative_to(Path(notes).resolve()):
-        raise HTTPException(404, f"{doc['name']} lies outside the notes folder")
+    if not real.is_relative_to(root):
+        raise HTTPException(404, f"{doc.name} lies outside the notes folder")
     if not real.is_file():
-        raise HTTPException(404, f"{doc['name']} is no longer at {path}; run `notesearch "
+        raise HTTPException(404, f"{doc.name} is no longer at {path}; run `notesearch "
                                  "index NOTES_DIR` to bring the index up to date")
     return real
 
 
-def _page_of(index: NoteIndex, doc_id: int, number: int) -> tuple[sqlite3.Row, Path]:
-    """The document and its PDF for a page URL, or 404 for an unknown id or page."""
+def _page_of(index: NoteIndex, doc_id: int, number: int) -> tuple[StoredDocument, Path]:
+    """The document and its file for a page URL, or 404 for an unknown id or page."""
     doc = _document(index, doc_id)
-    if not 1 <= number <= doc["pages"]:
-        raise HTTPException(404, f"{doc['name']} has pages 1-{doc['pages']}, not {number}")
-    return doc, pdf_path(index, doc)
+    unit = "pages" if doc.format == "pdf" else "sections"
+    if not 1 <= number <= doc.pages:
+        raise HTTPException(404, f"{doc.name} has {unit} 1-{doc.pages}, not {number}")
+    return doc, notes_file(index, doc)
 
 
-def _render_cache(index: NoteIndex, doc: sqlite3.Row, path: Path) -> Path | None:
+def _render_cache(index: NoteIndex, doc: StoredDocument, path: Path) -> Path | None:
     """Where rendered pages of `doc` are kept; None when the file changed since indexing."""
-    if path.stat().st_size != doc["size"]:
+    if path.stat().st_size != doc.size:
         return None
     return index.dir.renders_dir
 
@@ -353,7 +361,8 @@ def _render_cache(index: NoteIndex, doc: sqlite3.Row, path: Path) -> Path | None
 
 def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: str = "",
               course: str = "", mode: str = "hybrid") -> Response:
-    """Page `number` of a document with the chosen passage (or figure) boxed on it."""
+    """Page `number` of a document with the chosen passage (or figure) boxed on it; for a
+    Markdown note, section `number` as HTML with the passage's blocks marked."""
     from .render_page import figure_boxes, line_boxes, passage_boxes, rendered_size
 
     with _holder(request).use() as index:
@@ -361,32 +370,41 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         passage = _passage_on(index, chunk, doc_id, number)
         answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
         lines = index.page_lines(doc_id, number)  # a scanned page's OCR lines, if it is one
-    boxes, answer_boxes = [], []
-    if passage is not None and passage["kind"] == "figure" and passage["width"]:
-        boxes = figure_boxes(path, number, (passage["width"], passage["height"]))
-    elif passage is not None and lines:
-        boxes = line_boxes(lines, passage["text"])
-        answer_boxes = line_boxes(lines, answer) if answer else []
-    elif passage is not None:
-        boxes = passage_boxes(path, number, passage["text"])
-        # The answer is marked more strongly, inside the passage's box when it lies there.
-        answer_boxes = passage_boxes(path, number, answer) if answer else []
+        root = _notes_root(index, doc.name)
 
     def link(to: int) -> str:
         return _url(f"/page/{doc_id}/{to}", q=q, chunk=chunk, course=course, mode=mode)
 
-    context = {
-        "doc": {"id": doc_id, "name": doc["name"], "pages": doc["pages"],
-                "label": course_label(doc["course"], doc["title"])},
-        "number": number, "size": rendered_size(path, number), "boxes": boxes,
-        "answer_boxes": answer_boxes, "passage": passage, "q": q,
-        "snippet": shown(passage["text"], answer, q) if passage is not None else None,
-        "image": f"/render/{doc_id}/{number}.png",
+    context: dict[str, Any] = {
+        "doc": {"id": doc_id, "name": doc.name, "pages": doc.pages,
+                "label": course_label(doc.course, doc.title)},
+        "number": number, "passage": passage, "q": q,
+        "snippet": shown(passage.text, answer, q) if passage is not None else None,
         "previous": link(number - 1) if number > 1 else None,
-        "next": link(number + 1) if number < doc["pages"] else None,
+        "next": link(number + 1) if number < doc.pages else None,
         "back": _url("/", q=q, course=course, mode=mode),
-        "pdf": f"/pdf/{doc_id}#page={number}",
     }
+    if doc.format != "pdf":
+        def image_url(image: Path) -> str:
+            return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
+
+        context["html"] = sources.by_format(doc.format).section_html(
+            path, root, number, passage.text if passage else "", answer, image_url)
+        return TEMPLATES.TemplateResponse(request, "section.html", context)
+    boxes, answer_boxes = [], []
+    if passage is not None and passage.kind == "figure" and passage.width:
+        boxes = figure_boxes(path, number, (passage.width, passage.height))
+    elif passage is not None and lines:
+        boxes = line_boxes(lines, passage.text)
+        answer_boxes = line_boxes(lines, answer) if answer else []
+    elif passage is not None:
+        boxes = passage_boxes(path, number, passage.text)
+        # The answer is marked more strongly, inside the passage's box when it lies there.
+        answer_boxes = passage_boxes(path, number, answer) if answer else []
+    context.update({
+        "size": rendered_size(path, number), "boxes": boxes, "answer_boxes": answer_boxes,
+        "image": f"/render/{doc_id}/{number}.png", "pdf": f"/pdf/{doc_id}#page={number}",
+    })
     return TEMPLATES.TemplateResponse(request, "page.html", context)
 
 
@@ -397,7 +415,9 @@ def page_image(request: Request, doc_id: int, number: int) -> Response:
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
         cache = _render_cache(index, doc, path)
-    data = render_png(path, number, cache, doc["sha256"])
+    if doc.format != "pdf":
+        raise HTTPException(404, f"{doc.name} is not a PDF; its sections are shown as text")
+    data = render_png(path, number, cache, doc.sha256)
     return Response(data, media_type="image/png",
                     headers={"Cache-Control": "private, max-age=600"})
 
@@ -405,9 +425,26 @@ def page_image(request: Request, doc_id: int, number: int) -> Response:
 def original_pdf(request: Request, doc_id: int) -> Response:
     """The indexed PDF itself, shown inline so the browser's viewer honours #page=N."""
     with _holder(request).use() as index:
-        path = pdf_path(index, _document(index, doc_id))
+        doc = _document(index, doc_id)
+        if doc.format != "pdf":
+            raise HTTPException(404, f"{doc.name} is not a PDF")
+        path = notes_file(index, doc)
     return FileResponse(path, media_type="application/pdf", filename=path.name,
                         content_disposition_type="inline")
+
+
+def note_image(request: Request, doc_id: int, relative: str) -> Response:
+    """An image inside the notes folder, for a Markdown note's section view: never a file
+    outside that folder (after following links), and only a file with an image's suffix."""
+    with _holder(request).use() as index:
+        doc = _document(index, doc_id)
+        root = _notes_root(index, doc.name)
+    file = (root / relative).resolve()
+    media = IMAGE_TYPES.get(file.suffix.lower())
+    if doc.format == "pdf" or media is None or not file.is_relative_to(root) \
+            or not file.is_file():
+        raise HTTPException(404, "no such image")
+    return FileResponse(file, media_type=media, headers={"Cache-Control": "private, max-age=600"})
 
 
 def figure_image(request: Request, sha: str) -> Response:

@@ -1,0 +1,198 @@
+"""Every kind of note in one folder: the five typed course PDFs, a scanned copy of part of
+one of them, and a small Markdown vault with pasted slide images (written here).
+
+The folder is indexed incrementally on top of the session's index of the five notes (those
+stay unchanged), then each kind answers with its own citation through the API, the CLI and the
+web app: a page for a PDF, a heading path and line for a Markdown section. Real model, real
+OCR, real SQLite and FAISS.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import NOTES, need, text_image
+from fastapi.testclient import TestClient
+from scanned import scanned_copy
+from test_core import cli
+
+from notesearch import NoteIndex
+from notesearch.web import create_app
+
+STRUCTURING = "Structuring your Machine Learning Project.pdf"
+SCANNED = "scans/structuring-scanned.pdf"
+REGULARIZATION = "vault/c2 regularization.md"
+ATTENTION = "vault/deep dives/attention.md"
+SLIDE = ["Marmalade Gradient Clipping", "Tangerine Warmup Schedule"]
+
+REGULARIZATION_NOTE = """\
+---
+title: "My regularization notes"
+tags: [dl]
+---
+# Regularization
+
+Notes from week one of the course.
+
+## Dropout
+
+The kestrel schedule halves the keep probability of dropout every third epoch, which my
+study group found steadier than a fixed keep_prob.
+
+```python
+# a comment, not a heading
+d3 = np.random.rand(a3.shape[0], a3.shape[1]) < keep_prob
+```
+
+## Slides
+
+![[slide.png]]
+"""
+
+ATTENTION_NOTE = """\
+# Sequence models: attention
+
+Attention lets the decoder look back at every encoder state.
+
+## Beam width
+
+A <b>beam width</b> of ten is what the *porcupine translator* used for long French sentences.
+"""
+
+
+def line_of(text: str, heading: str) -> int:
+    return text.splitlines().index(heading) + 1
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The notes folder: links to the five PDFs, the scanned copy and the vault."""
+    notes = need(NOTES)
+    folder = tmp_path_factory.mktemp("formats") / "notes"
+    folder.mkdir()
+    for pdf in notes.glob("*.pdf"):
+        (folder / pdf.name).symlink_to(pdf)
+    scanned_copy(notes / STRUCTURING, folder / SCANNED, [3, 7])
+    vault = folder / "vault"
+    (vault / "attachments").mkdir(parents=True)
+    (vault / "deep dives").mkdir()
+    (vault / ".obsidian").mkdir()
+    (vault / ".obsidian" / "workspace.md").write_text("# not a note\n")
+    text_image(vault / "attachments" / "slide.png", SLIDE)
+    (folder / REGULARIZATION).write_text(REGULARIZATION_NOTE)
+    (folder / ATTENTION).write_text(ATTENTION_NOTE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def index(folder, built_index, tmp_path_factory) -> dict:
+    """The session's index of the five notes, brought up to date with the folder."""
+    target = tmp_path_factory.mktemp("formats-index") / "index"
+    shutil.copytree(built_index, target, symlinks=True)
+    report = NoteIndex.build(folder, target, ocr=True)
+    return {"dir": target, "report": report}
+
+
+def test_only_the_new_files_are_read(index):
+    report = index["report"]
+    assert sorted(report.added) == sorted([REGULARIZATION, ATTENTION, SCANNED])
+    assert len(report.unchanged) == 5 and not report.failed
+    assert report.scans_ocr_read == 2 and report.figures_ocr_read >= 1
+
+
+def test_status_names_each_format(index):
+    with NoteIndex.open(index["dir"]) as notes:
+        documents = {d["file"]: d for d in notes.status()["documents"]}
+    assert documents[REGULARIZATION]["format"] == "markdown"
+    assert documents[REGULARIZATION]["course"] == 2  # from its name, "c2 …"
+    assert documents[ATTENTION]["course"] == 5  # from its title, "Sequence models: …"
+    assert documents[SCANNED]["format"] == "pdf" and documents[SCANNED]["course"] == 3
+    assert documents[REGULARIZATION]["figures"] == 1
+    assert ".obsidian/workspace.md" not in " ".join(documents)
+
+
+def test_each_kind_answers_with_its_citation(index):
+    with NoteIndex.open(index["dir"]) as notes:
+        prose = notes.search("what does the kestrel schedule do to the keep probability", k=3)[0]
+        slide = notes.search("marmalade gradient clipping", k=3)[0]
+        nested = notes.search("porcupine translator beam width", k=3)[0]
+        scan = notes.search("wake word detection: how many false positives every 24 hours "
+                            "are acceptable", k=5)
+        typed = notes.search("why must the weights start random rather than all zero", k=3)[0]
+    assert (prose.file, prose.format, prose.section) == (
+        REGULARIZATION, "markdown", "Regularization > Dropout")
+    assert prose.line == line_of(REGULARIZATION_NOTE, "## Dropout")
+    assert "kestrel" in prose.answer
+    assert (slide.file, slide.kind, slide.section) == (
+        REGULARIZATION, "figure", "Regularization > Slides")
+    assert slide.figures and slide.figures[0]["path"].endswith(".png")
+    assert (nested.file, nested.section) == (ATTENTION, "Sequence models: attention > Beam width")
+    assert "<b>" not in nested.text  # raw HTML is no text
+    assert (SCANNED, 2) in {(h.file, h.page) for h in scan}  # typed p. 7 is the copy's p. 2
+    assert typed.format == "pdf" and typed.section is None and typed.line is None
+
+
+def test_the_cli_cites_a_section_and_its_line(index):
+    line = line_of(REGULARIZATION_NOTE, "## Dropout")
+    result = cli("search", "kestrel schedule for dropout", "--index", index["dir"], "-k", "1")
+    assert result.exit_code == 0
+    assert f"C2 Improving Deep Neural Networks — {REGULARIZATION}, § Regularization > " \
+           f"Dropout (line {line})" in result.stdout
+    hit = json.loads(cli("search", "kestrel schedule for dropout", "--index", index["dir"],
+                         "-k", "1", "--json").stdout)[0]
+    assert (hit["section"], hit["line"], hit["format"]) == ("Regularization > Dropout", line,
+                                                            "markdown")
+    figures = cli("figures", "marmalade gradient clipping", "--index", index["dir"], "-k", "1")
+    assert f"{REGULARIZATION}, § Regularization > Slides" in figures.stdout
+
+
+def test_the_web_page_shows_the_section_with_the_passage_marked(index):
+    client = TestClient(create_app(index["dir"]))
+    hits = client.get("/api/search", params={"q": "kestrel schedule keep probability"}).json()
+    hit = hits[0]
+    assert hit["section"] == "Regularization > Dropout"
+    results = client.get("/", params={"q": "kestrel schedule keep probability"}).text
+    assert "§ Regularization &gt; Dropout" in results
+    page = client.get(f"/page/{hit['doc_id']}/{hit['page']}",
+                      params={"q": "kestrel schedule keep probability", "chunk": hit["chunk_id"]})
+    assert page.status_code == 200
+    assert 'id="hit"' in page.text and "hit answer" in page.text
+    assert "kestrel schedule" in page.text and "a comment, not a heading" in page.text
+
+    slide = client.get("/api/search", params={"q": "marmalade gradient clipping"}).json()[0]
+    view = client.get(f"/page/{slide['doc_id']}/{slide['page']}").text
+    source = view.split('<img src="', 1)[1].split('"', 1)[0]
+    assert source.startswith(f"/note-image/{slide['doc_id']}/")
+    image = client.get(source)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    for outside in ("..%2F..%2F..%2Fetc%2Fpasswd", "../../secret.png",
+                    "vault/c2%20regularization.md"):
+        assert client.get(f"/note-image/{slide['doc_id']}/{outside}").status_code == 404
+    assert client.get(f"/render/{slide['doc_id']}/1.png").status_code == 404  # no PDF to draw
+
+
+def test_an_edited_note_or_image_is_read_again_alone(folder, index, tmp_path):
+    copy = tmp_path / "index"
+    shutil.copytree(index["dir"], copy, symlinks=True)
+    notes = tmp_path / "notes"
+    shutil.copytree(folder, notes, symlinks=True)
+    note = notes / REGULARIZATION
+    note.write_text(REGULARIZATION_NOTE.replace("kestrel", "albatross"))
+    report = NoteIndex.build(notes, copy, ocr=True)
+    assert report.updated == [REGULARIZATION] and len(report.unchanged) == 7
+    with NoteIndex.open(copy) as opened:
+        assert "albatross" in opened.search("albatross schedule keep probability", k=1)[0].text
+
+    text_image(notes / "vault" / "attachments" / "slide.png", ["Pomegranate Quokka Lantern"])
+    report = NoteIndex.build(notes, copy, ocr=True)
+    assert report.updated == [REGULARIZATION] and report.figures_ocr_read == 1
+    with NoteIndex.open(copy) as opened:
+        hit = opened.search("pomegranate quokka lantern", k=1)[0]
+    assert (hit.file, hit.kind) == (REGULARIZATION, "figure")
+
+    note.unlink()
+    report = NoteIndex.build(notes, copy, ocr=True)
+    assert report.removed == [REGULARIZATION]
