@@ -27,6 +27,7 @@ _HEADING = re.compile(r"^[A-Z0-9][^.!?]{2,80}$")
 # "Gated Recurrent Unit 14", "1.3 Linear models . . . . 2", or a page number alone on its line.
 _CONTENTS_LINE = re.compile(r"\d{1,3}|.*[A-Za-z].*\s[.\s]*\d{1,3}")
 CONTENTS_MIN_LINES = 5
+CONTENTS_LINE_MAX = 160
 CONTENTS_SHARE = 0.3
 
 
@@ -57,7 +58,9 @@ def is_heading(unit: str) -> bool:
 def is_contents(text: str) -> bool:
     """A table of contents: many of the page's lines end in (or are) a page number."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    numbered = sum(bool(_CONTENTS_LINE.fullmatch(line)) for line in lines)
+    # A contents line is short; the pattern backtracks quadratically on a long one.
+    numbered = sum(len(line) <= CONTENTS_LINE_MAX and bool(_CONTENTS_LINE.fullmatch(line))
+                   for line in lines)
     return numbered >= CONTENTS_MIN_LINES and numbered >= CONTENTS_SHARE * len(lines)
 
 

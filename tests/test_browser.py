@@ -81,10 +81,29 @@ def stop_server(process: subprocess.Popen) -> None:
             stream.close()
 
 
+VAULT_NOTE = """\
+# Week 2
+
+## Vanishing gradients
+
+Gradients shrink layer after layer, so the *early layers* of a very deep plain network learn
+almost nothing: this is the okapi effect our tutor drew on the board.
+
+![the tutor's slide](../slide.png)
+
+<script>document.title = 'pwned'</script>
+[do not follow](javascript:document.title='pwned')
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, onnx_models) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("browser")
-    NoteIndex.build(make_notes(root), seeded_index(onnx_models, root / "index"), ocr=False)
+    notes = make_notes(root)
+    shutil.copy(root / "slide.png", notes / "slide.png")
+    (notes / "vault").mkdir()
+    (notes / "vault" / "week 2.md").write_text(VAULT_NOTE)
+    NoteIndex.build(notes, seeded_index(onnx_models, root / "index"), ocr=False)
     running = start_server(root / "index")
     try:
         yield running
@@ -171,6 +190,33 @@ def test_search_then_open_the_hit_on_its_page(browser, server):
         assert top - 2 <= box.location["y"] and box.location["y"] + box.size["height"] <= bottom + 2
     assert answer[0].value_of_css_property("outline-style") == "solid"
     assert passage[0].value_of_css_property("outline-style") == "none"
+
+
+@pytest.mark.browser
+def test_a_markdown_hit_opens_on_its_section(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    search(browser, server.url, "why do the early layers of a deep plain network learn nothing")
+    first = browser.find_element(By.CSS_SELECTOR, "#results li.hit a.open")
+    assert "vault/week 2.md" in first.text and "§ Week 2 > Vanishing gradients (line 3)" \
+        in first.text
+    first.click()
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#note"))
+    assert browser.find_element(By.CSS_SELECTOR, "#note #hit").text == "Vanishing gradients"
+    marked = browser.find_elements(By.CSS_SELECTOR, "#note .hit")
+    assert "okapi effect" in " ".join(block.text for block in marked)
+    answer = browser.find_elements(By.CSS_SELECTOR, "#note .hit.answer")
+    assert "okapi effect" in " ".join(block.text for block in answer)
+    assert answer[0].value_of_css_property("outline-style") == "solid"
+    assert marked[0].value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    image = browser.find_element(By.CSS_SELECTOR, "#note img")
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+    # The note's raw HTML is shown as text and its javascript: link is no link.
+    assert "<script>" in browser.find_element(By.ID, "note").text
+    assert browser.title.endswith("· notesearch") and "pwned" not in browser.title
+    assert not browser.find_elements(By.CSS_SELECTOR, "#note a[href^='javascript']")
 
 
 @pytest.mark.browser

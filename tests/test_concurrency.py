@@ -89,22 +89,22 @@ def search_while(build: subprocess.Popen, index: Path) -> list:
 
 
 def test_searches_during_builds_answer_from_the_old_or_the_new_index(built, monkeypatch):
-    """Two rebuilds (one adds a PDF, one removes it again, deleting the oldest generation)
-    run while this test keeps opening the index and searching it."""
+    """Two rebuilds (one adds a Markdown note, one removes it again, deleting the oldest
+    generation) run while this test keeps opening the index and searching it."""
     notes, index = built
     embedder = notesearch.index.query_embedder(NoteIndex.open(index).model_name,
                                                layout.IndexDir(index))
     # the real ONNX model, loaded once: each fresh open then costs milliseconds, not seconds
     monkeypatch.setattr(notesearch.index, "query_embedder", lambda *_args: embedder)
     old = results(index)
-    make_pdf(notes / "zebra.pdf", ["Quagga stripes in residual networks, explained."])
+    (notes / "zebra.md").write_text("# Zebra\n\nQuagga stripes in residual networks, explained.\n")
 
     during = search_while(start(cli(notes, index, "--rebuild")), index)
     new = results(index)
-    (notes / "zebra.pdf").unlink()
+    (notes / "zebra.md").unlink()
     during += search_while(start(cli(notes, index, "--rebuild")), index)
 
-    assert new != old and new[0][0][0] == "zebra.pdf"
+    assert new != old and new[0][0][0] == "zebra.md"
     assert results(index) == old
     assert len(during) >= 10, "too few searches overlapped the builds to show anything"
     strays = [r for r in during if r not in (old, new)]

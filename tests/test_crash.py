@@ -30,12 +30,19 @@ TOPICS = ["momentum smooths noisy gradient descent steps", "dropout regularises 
 
 
 def make_notes(folder: Path, pdfs: int = 12, pages: int = 4) -> Path:
-    """PDFs with enough distinct text that a rebuild spends real time reading and embedding."""
+    """Notes with enough distinct text that a rebuild spends real time reading and embedding:
+    PDFs, and every third one a Markdown note with a section a page."""
     rng = random.Random(SEED)
     for n in range(pdfs):
-        make_pdf(folder / f"lecture-{n:02d}.pdf", [
-            " ".join(f"Lecture {n} page {p}: {rng.choice(TOPICS)}, case {rng.randint(1, 999)}."
-                     for _ in range(8)) for p in range(1, pages + 1)])
+        texts = [" ".join(f"Lecture {n} page {p}: {rng.choice(TOPICS)}, case "
+                          f"{rng.randint(1, 999)}." for _ in range(8))
+                 for p in range(1, pages + 1)]
+        if n % 3 == 2:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"lecture-{n:02d}.md").write_text(f"# Lecture {n}\n\n" + "".join(
+                f"## Part {p}\n\n{text}\n\n" for p, text in enumerate(texts, start=1)))
+        else:
+            make_pdf(folder / f"lecture-{n:02d}.pdf", texts)
     return folder
 
 

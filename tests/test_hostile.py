@@ -130,6 +130,47 @@ def named_pipe(path: Path) -> None:
     os.mkfifo(path)
 
 
+def binary_note(path: Path) -> None:
+    """A file named .md that is not text (an image saved under the wrong name)."""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 20)
+
+
+def latin1_note(path: Path) -> None:
+    """A note saved in Latin-1 by an old editor: not valid UTF-8."""
+    path.write_bytes("# Caf\u00e9 notes\n\nWallaroo r\u00e9gularisation, na\u00efve.\n"
+                     .encode("latin-1"))
+
+
+def deep_note(path: Path) -> None:
+    """Blockquotes and lists nested thousands deep: a parser's recursion trap."""
+    path.write_text("> " * 5000 + "- " * 5000 + "quoll\n\nDibbler dropout survives.\n")
+
+
+def huge_line_note(path: Path) -> None:
+    """200 kB on one line (a pattern that backtracks would take minutes on it), then a heading
+    every two lines."""
+    path.write_text("kowari " + "word " * 40_000 + "\n" + "# h\ntext\n" * 300)
+
+
+def escaping_note(path: Path) -> None:
+    """Images that point outside the notes folder, by `..`, by an absolute path, by a link."""
+    outside = path.parents[2] / "outside.png"  # beside the notes folder
+    text_image(outside, ["Stolen slide"])
+    (path.parent / "inside-link.png").symlink_to(outside)
+    path.write_text("# Bettong\n\nBettong notes.\n\n![](../../outside.png)\n"
+                    f"![[{outside}]]\n![](inside-link.png)\n![](https://example.com/x.png)\n")
+
+
+def bad_images_note(path: Path) -> None:
+    """A note whose images are corrupt, missing or a decompression bomb: the note stays."""
+    from PIL import Image
+
+    (path.parent / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.new("L", (14_000, 14_000)).save(path.parent / "bomb.png")  # over Pillow's limit
+    path.write_text("# Potoroo\n\nPotoroo pooling.\n\n![](corrupt.png) ![](missing.png)\n"
+                    "![[bomb.png]]\n")
+
+
 @dataclass
 class Case:
     """One hostile input and what must become of it."""
@@ -160,6 +201,16 @@ CASES = [
     # root reads a chmod 000 file anyway, so in CI (root) it is indexed, elsewhere it fails
     Case("unreadable.pdf", unreadable, "indexed" if AS_ROOT else "failed",
          "" if AS_ROOT else "Permission denied", word="echidna"),
+    # Markdown notes
+    Case("binary.md", binary_note, "failed", "not a text file"),
+    Case("latin1.md", latin1_note, "indexed", word="wallaroo"),
+    Case("deep.md", deep_note, "indexed", word="dibbler"),
+    Case("huge-line.md", huge_line_note, "indexed", word="kowari"),
+    Case("md/escaping.md", escaping_note, "indexed", word="bettong"),
+    Case("md/bad-images.md", bad_images_note, "indexed", word="potoroo"),
+    Case("broken-link.md", lambda p: p.symlink_to(p.parent / "nowhere.md"), "failed",
+         "broken link"),
+    Case("empty.md", lambda p: p.write_text(""), "indexed"),
 ]
 GOOD = {"good.pdf": "Quokka gradients descend the loss surface.",
         "sub/more.pdf": "Bilby batch normalisation keeps activations steady."}
@@ -183,6 +234,7 @@ def hostile(tmp_path_factory, onnx_models) -> Built:
     for case in CASES:
         if case.make is ligatures and not DEJAVU.exists():
             continue
+        (notes / case.file).parent.mkdir(parents=True, exist_ok=True)
         case.make(notes / case.file)
     warnings: list[str] = []
     index = seeded_index(onnx_models, root / "index")
@@ -216,6 +268,15 @@ def test_each_input_is_indexed_or_skipped_with_a_reason(hostile, case):
     assert "\n" not in why, "a reason is one line"
     if case.word:
         assert case.file in found(hostile.index, case.word)
+
+
+def test_no_image_is_read_from_outside_the_notes_folder(hostile):
+    with NoteIndex.open(hostile.index) as notes:
+        counts = {d["file"]: d["figures"] for d in notes.status()["documents"]}
+    assert counts["md/escaping.md"] == 0 and counts["md/bad-images.md"] == 0
+    assert any("bad-images.md" in w and "corrupt.png" in w for w in hostile.warnings)
+    assert any("bad-images.md" in w and "missing.png" in w for w in hostile.warnings)
+    assert any("bad-images.md" in w and "bomb.png" in w for w in hostile.warnings)
 
 
 def test_the_good_pdfs_are_all_indexed(hostile):
