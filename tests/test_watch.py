@@ -1,4 +1,5 @@
-"""`index --watch`: PDFs added, changed, half-copied and removed reach the index on their own."""
+"""`index --watch`: notes added, changed, half-copied and removed (and the images a Markdown note
+embeds) reach the index on their own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, seeded_index
+from conftest import make_pdf, seeded_index, text_image
 
 from notesearch import BuildReport, NoteIndex, layout
 from notesearch.watch import watch_notes
@@ -149,3 +150,18 @@ def test_watch_outlives_a_build_that_crashes(watching, monkeypatch):
     wait_for(lambda: files_found(index, "narwhal") == {"first.pdf", "second.pdf"},
              "both PDFs after the failure")
     assert watch.thread.is_alive()
+
+
+def test_a_markdown_note_and_its_image_are_followed(watching):
+    notes, index, watch = watching
+    (notes / "vault").mkdir()
+    text_image(notes / "vault" / "slide.png", ["First slide"])
+    note = notes / "vault" / "ocelot.md"
+    note.write_text("# Ocelot\n\nOcelot optimisers, a note for watch tests.\n\n![[slide.png]]\n")
+    wait_for(lambda: "vault/ocelot.md" in files_found(index, "ocelot"), "the added note")
+    reports = len(watch.reports)
+    text_image(notes / "vault" / "slide.png", ["Second slide, redrawn"])  # the note is as it was
+    wait_for(lambda: any("vault/ocelot.md" in r.updated for r in watch.reports[reports:]),
+             "the note whose image changed")
+    note.unlink()
+    wait_for(lambda: "vault/ocelot.md" not in files_found(index, "ocelot"), "the removed note")
