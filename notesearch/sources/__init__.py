@@ -9,6 +9,10 @@ The build, the watcher and `status` meet formats only here. A format module has:
     def fingerprint(path, root) -> str   # hash of everything the document is read from
     def read(path, root, figures_dir, warn) -> Document
 
+    def section_html(path, root, number, passage, answer, image_url) -> str
+                                         # the web page view of unit `number` (every format
+                                         # but PDF, whose pages the web app renders itself)
+
 `root` is the notes folder: a format that pulls in other files (Markdown's images) resolves
 them inside it and never outside. Adding a format is one module plus one line in `READERS`.
 """
