@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 from .query import Query
 from .snippet import stem
@@ -63,11 +64,13 @@ class Evidence:
 @dataclass
 class _Sentences:
     """What a page's text yields whatever the query: its sentences, the stems of each one's
-    words, and which of the page's passages hold each one whole."""
+    words, which of the page's passages hold each one whole, and word counts (`words[i]`: of
+    the sentences before sentence i)."""
 
     sentences: list[str]
     stems: list[set[str]]
     holders: list[list[int]]
+    words: list[int]
 
 
 @dataclass
@@ -78,6 +81,7 @@ class _Page:
     sentences: list[str]
     stems: list[set[str]]
     dense: list[float]
+    words: list[int]  # running word counts (see _Sentences)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -159,7 +163,8 @@ def best_answers(evidence: list[Evidence], query: Query) -> list[str]:
         split = _sentences(item.text, item.passages)
         lowest = min(item.cosines, default=0.0)
         dense = [max((item.cosines[j] for j in held), default=lowest) for held in split.holders]
-        pages.append(_Page(split.sentences, [s & wanted for s in split.stems], dense))
+        pages.append(_Page(split.sentences, [s & wanted for s in split.stems], dense,
+                           split.words))
     return [_best_window(page, wanted) for page in pages]
 
 
@@ -173,26 +178,29 @@ def _sentences(text: str, passages: tuple[str, ...]) -> _Sentences:
     for sentence in sentences:
         own = letters(sentence)
         holders.append([j for j, passage in enumerate(held) if own in passage])
-    return _Sentences(sentences, [_stems(s) for s in sentences], holders)
+    return _Sentences(sentences, [_stems(s) for s in sentences], holders,
+                      list(accumulate((len(s.split()) for s in sentences), initial=0)))
 
 
 def _best_window(page: _Page, wanted: set[str]) -> str:
     """The best-scoring window of `page`, by meaning, query words and length."""
     best: tuple[float, int, int] | None = None
-    lengths = [len(s.split()) for s in page.sentences]
-    # A query word in few of the page's sentences tells them apart; one in most does not.
     count = len(page.sentences)
+    # A query word in few of the page's sentences tells them apart; one in most does not.
     weight = {t: math.log(1 + count / max(1, sum(t in s for s in page.stems))) for t in wanted}
     total = sum(weight.values())
-    for start in range(len(page.sentences)):
-        for end in range(start + 1, min(len(page.sentences), start + MAX_SENTENCES) + 1):
-            words = sum(lengths[start:end])
+    for start in range(count):
+        found: set[str] = set()
+        dense = 0.0
+        for end in range(start + 1, min(count, start + MAX_SENTENCES) + 1):
+            words = page.words[end] - page.words[start]
             if words > MAX_WORDS and end > start + 1:
                 break
-            found = set().union(*page.stems[start:end])
-            lexical = sum(weight[t] for t in found) / total if total else 0.0
-            dense = sum(page.dense[start:end]) / (end - start)
-            score = dense + LEXICAL_WEIGHT * lexical - _length_cost(words, end - start)
+            found |= page.stems[end - 1]
+            dense += page.dense[end - 1]
+            lexical = sum(weight[t] for t in found) / total if found else 0.0
+            score = (dense / (end - start) + LEXICAL_WEIGHT * lexical
+                     - _length_cost(words, end - start))
             if best is None or score > best[0]:
                 best = (score, start, end)
     return "" if best is None else " ".join(page.sentences[best[1]:best[2]])
