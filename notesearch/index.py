@@ -164,13 +164,14 @@ class NoteIndex:
         out: list[FigureHit] = []
         seen: set[str] = set()
         for hit in self.search(query, k=max(k * 4, 20), course=course):
+            texts = store.figure_texts(self.db, hit.doc_id, hit.page, hit.page_end)
             for figure in store.figures_on(self.db, hit.doc_id, hit.page, hit.page_end):
                 if figure.path not in seen:
                     seen.add(figure.path)
                     out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
                                          hit.course_title, figure.page,
-                                         str(self.dir.root / figure.path), figure.text,
-                                         hit.section))
+                                         str(self.dir.root / figure.path),
+                                         texts.get(figure.path, ""), hit.section))
         return out[:k]
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:

@@ -112,12 +112,11 @@ class StoredPassage:
 
 @dataclass(frozen=True)
 class StoredFigure:
-    """A figure of a page, with its OCR text ("" before OCR)."""
+    """A figure of a page."""
 
     path: str  # relative to the index folder
     page: int
     sha256: str
-    text: str
 
 
 @dataclass(frozen=True)

@@ -341,11 +341,19 @@ def text_of_pages(db: sqlite3.Connection, doc_id: int, first: int, last: int) ->
 
 def figures_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
                ) -> list[StoredFigure]:
-    """The figures of pages first..last, in page order, each with its OCR text."""
+    """The figures of pages first..last, in page order."""
     return [StoredFigure(*r) for r in db.execute(
-        "SELECT f.path, f.page, f.sha256, COALESCE(group_concat(c.text, ' '), '') FROM figures f "
-        "LEFT JOIN chunks c ON c.figure_id = f.id WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? "
-        "GROUP BY f.id ORDER BY f.page, f.id", (doc_id, first, last))]
+        "SELECT path, page, sha256 FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
+        "ORDER BY page, id", (doc_id, first, last))]
+
+
+def figure_texts(db: sqlite3.Connection, doc_id: int, first: int, last: int
+                 ) -> dict[str, str]:
+    """The OCR text of each figure of pages first..last that has some, by its path."""
+    return dict(db.execute(
+        "SELECT f.path, group_concat(c.text, ' ') FROM figures f JOIN chunks c "
+        "ON c.doc_id = f.doc_id AND c.figure_id = f.id "
+        "WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? GROUP BY f.id", (doc_id, first, last)))
 
 
 def figure_path(db: sqlite3.Connection, sha256: str) -> str | None:
