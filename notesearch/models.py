@@ -18,7 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder, optimised_name, save_optimised
+from .embed import (
+    QUERY_THREADS,
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    optimised_name,
+    save_optimised,
+)
 from .layout import IndexDir
 
 CACHE_ENV = "NOTESEARCH_CACHE"
@@ -56,7 +63,8 @@ def query_embedder(model_name: str, index_dir: IndexDir, one_query: bool = False
     `one_query`: the caller embeds a single query (see OnnxEmbedder's `prepack`)."""
     folder = find_export(model_name, index_dir)
     if folder is not None:
-        return OnnxEmbedder(model_name, folder, threads=1, prepack=not one_query)
+        return OnnxEmbedder(model_name, folder, threads=1 if one_query else QUERY_THREADS,
+                            prepack=not one_query)
     print(f"notice: no fast query model in {export_folders(model_name, index_dir)[0]}; loading "
           f"{model_name} with sentence-transformers (slower; `notesearch index` adds the fast "
           "model)", file=sys.stderr)
