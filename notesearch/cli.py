@@ -121,7 +121,7 @@ def run_search(query: str, k: int, course: int | None, mode: str, index_dir: Pat
     """`notesearch search`: ranked pages with course, file, page and the answering sentences."""
     from .index import NoteIndex
 
-    with NoteIndex.open(index_dir, model=model, one_query=True) as notes:
+    with NoteIndex.open(index_dir, model=model, queries="one") as notes:
         hits = notes.search(query, k=k, course=course, mode=mode)
     if json_out:
         import json

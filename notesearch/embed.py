@@ -22,10 +22,7 @@ import numpy as np
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 32  # 16, 32 and 64 cost the same CPU once batches are length-sorted
 BUILD_THREADS = 2  # the 2-core machines this runs on; 0 (all cores) spins idle threads
-# A process answering many queries (the API, the web app) embeds each on two threads: 3.4-4.0
-# ms instead of 5.9-6.0 for a dev question. A one-off CLI search keeps one: a second thread's
-# start-up costs it more than it saves on a single query.
-QUERY_THREADS = 2
+QUERY_THREADS = 2  # for queries made one after another (see models.query_embedder)
 
 # Nothing may be fetched from a model hub: the machine has no network, and a learner's search
 # should never wait on one.
@@ -207,7 +204,7 @@ class OnnxEmbedder:
 
     def __init__(self, name: str, folder: Path, threads: int = BUILD_THREADS,
                  prepack: bool = True) -> None:
-        """`threads`: 1 for a one-off query, `QUERY_THREADS` for a process that answers many,
+        """`threads`: 1 or `QUERY_THREADS` for queries (see models.query_embedder),
         `BUILD_THREADS` for a build.
 
         `prepack`: lay the weights out for the CPU's matrix kernels when the session starts.

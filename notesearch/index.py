@@ -21,7 +21,7 @@ from . import hints, layout, rank, store, vectors
 from .courses import COURSES, course_label
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
-from .models import find_export, query_embedder
+from .models import Queries, find_export, query_embedder
 from .query import Query
 from .records import Hit, StoredDocument, StoredPassage
 from .search import Searcher
@@ -70,17 +70,18 @@ class NoteIndex:
         self.model_name = self.meta["model"]
         self._embedder: Embedder | None = None
         self._searcher: Searcher | None = None
-        self._one_query = False
+        self._queries: Queries = "serial"
 
     # ----------------------------------------------------------------------------- opening
 
     @classmethod
     def open(cls, index_dir: Path | str = DEFAULT_INDEX, model: str | None = None,
-             one_query: bool = False, embedder: Embedder | None = None) -> NoteIndex:
+             queries: Queries = "serial", embedder: Embedder | None = None) -> NoteIndex:
         """Open the live generation of an index; `model`, if given, must be the one it used.
 
-        `one_query`: this index answers one search and closes (the CLI), so the query model
-        starts without the set-up that only pays back over many queries (see embed.py).
+        `queries`: "one" search then close (the CLI), "serial" searches (the default), or
+        "concurrent" ones (the web app): the query model is set up for it (see
+        models.query_embedder).
         `embedder`: a query model already loaded, used when it is this index's model rather
         than loading it again (the web app opens one index per concurrent request)."""
         index_dir = Path(index_dir)
@@ -107,7 +108,7 @@ class NoteIndex:
                 f"{model!r}; search with the index's model, or rebuild with `"
                 + hints.index_command(index_dir, index.meta.get("notes_dir"), "--model", model,
                                       "--rebuild") + "`")
-        index._one_query = one_query
+        index._queries = queries
         if embedder is not None and embedder.name == index.model_name:
             index._embedder = embedder
         return index
@@ -124,7 +125,7 @@ class NoteIndex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = query_embedder(self.model_name, self.dir, self._one_query)
+            self._embedder = query_embedder(self.model_name, self.dir, self._queries)
         return self._embedder
 
     # ----------------------------------------------------------------------------- building

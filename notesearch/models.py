@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from .embed import (
     QUERY_THREADS,
@@ -57,14 +58,23 @@ def find_export(model_name: str, index_dir: IndexDir) -> Path | None:
                 None)
 
 
-def query_embedder(model_name: str, index_dir: IndexDir, one_query: bool = False) -> Embedder:
+Queries = Literal["one", "serial", "concurrent"]
+
+
+def query_embedder(model_name: str, index_dir: IndexDir, queries: Queries = "serial"
+                   ) -> Embedder:
     """The fast ONNX embedder if the model was exported, else sentence-transformers, noticed.
 
-    `one_query`: the caller embeds a single query (see OnnxEmbedder's `prepack`)."""
+    `queries`: how the caller searches, which decides the model's set-up (measured on the dev
+    questions, 2 cores): "one" query and exit (the CLI: one thread, no prepacking, see
+    OnnxEmbedder), "serial" queries one after another (the API: two threads, 3.4-4.0 ms a
+    query instead of 5.9-6.0), or "concurrent" requests (the web app: one thread each; two
+    made 8 concurrent clients 35% slower, p95 93 -> 174 ms)."""
     folder = find_export(model_name, index_dir)
     if folder is not None:
-        return OnnxEmbedder(model_name, folder, threads=1 if one_query else QUERY_THREADS,
-                            prepack=not one_query)
+        return OnnxEmbedder(model_name, folder,
+                            threads=QUERY_THREADS if queries == "serial" else 1,
+                            prepack=queries != "one")
     print(f"notice: no fast query model in {export_folders(model_name, index_dir)[0]}; loading "
           f"{model_name} with sentence-transformers (slower; `notesearch index` adds the fast "
           "model)", file=sys.stderr)

@@ -110,7 +110,7 @@ class IndexHolder:
             if self._idle:
                 return self._idle.pop()
             shared = self._embedder
-        index = NoteIndex.open(self.root, embedder=shared)
+        index = NoteIndex.open(self.root, queries="concurrent", embedder=shared)
         with self._lock:  # the first index loads the model; later ones reuse it
             self._embedder = index.embedder
         return index

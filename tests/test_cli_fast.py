@@ -104,7 +104,7 @@ def test_one_query_model_ranks_as_the_prepacked_one(built_index, dev_queries):
 
     queries = [q["query"] for q in load_queries(dev_queries)]
     with NoteIndex.open(built_index) as server, \
-            NoteIndex.open(built_index, one_query=True) as once:
+            NoteIndex.open(built_index, queries="one") as once:
         a = server.embedder.encode(queries)
         b = once.embedder.encode(queries)
         assert float((a * b).sum(axis=1).min()) > 0.99999
