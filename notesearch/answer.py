@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
@@ -187,7 +188,8 @@ def _best_window(page: _Page, wanted: set[str]) -> str:
     best: tuple[float, int, int] | None = None
     count = len(page.sentences)
     # A query word in few of the page's sentences tells them apart; one in most does not.
-    weight = {t: math.log(1 + count / max(1, sum(t in s for s in page.stems))) for t in wanted}
+    holding = Counter(t for s in page.stems for t in s)  # page.stems hold only wanted stems
+    weight = {t: math.log(1 + count / max(1, holding[t])) for t in wanted}
     total = sum(weight.values())
     for start in range(count):
         found: set[str] = set()

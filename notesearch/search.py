@@ -49,17 +49,18 @@ class Searcher:
         if mode != "dense":
             lexical_hits = lexical.search(self.db, query, CANDIDATES, allowed,
                                           total=self.vectors.ntotal)
-        info = store.passages(self.db, {i for i, _ in dense} | {i for i, _ in lexical_hits})
+        candidates = {i for i, _ in dense} | {i for i, _ in lexical_hits}
+        places = store.passage_places(self.db, candidates)
         page_bm25 = None
         if mode == "hybrid" and self.vectors.ntotal <= lexical.LARGE_INDEX:
             # Above LARGE_INDEX a second full BM25 pass costs more than its evidence is worth.
-            page_bm25 = lexical.page_scores(self.db, query, {(p.doc_id, p.page)
-                                                             for p in info.values()})
-        ranked = rank.rank_pages(
-            dense, lexical_hits, {i: (p.doc_id, p.page, p.page_end, p.kind)
-                                  for i, p in info.items()},
-            self._cosines(query_vector, list(info)), mode=mode, k=k, page_bm25=page_bm25)
-        chosen = [info[scored.chunk_id] for scored in ranked]
+            pages = {(doc, page) for doc, page, _, _ in places.values()}
+            page_bm25 = lexical.page_scores(self.db, query, pages)
+        ranked = rank.rank_pages(dense, lexical_hits, places,
+                                 self._cosines(query_vector, list(places)), mode=mode, k=k,
+                                 page_bm25=page_bm25)
+        shown = store.passages(self.db, [scored.chunk_id for scored in ranked])
+        chosen = [shown[scored.chunk_id] for scored in ranked]
         answers = self.answers(query, chosen, query_vector)
         return [self._hit(n, scored, passage, text) for n, (scored, passage, text)
                 in enumerate(zip(ranked, chosen, answers, strict=True), start=1)]

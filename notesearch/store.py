@@ -324,6 +324,20 @@ def passages(db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, StoredPass
             for r in db.execute(f"{_PASSAGE} WHERE c.id IN ({marks})", ids)}
 
 
+def passage_places(db: sqlite3.Connection, ids: Iterable[int]
+                   ) -> dict[int, tuple[int, int, int, str]]:
+    """Where each passage is, (doc_id, page, page_end, kind) by id: all that ranking needs of
+    the hundreds of candidates (`passages` reads everything, for the few that are shown)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    cursor = db.execute(
+        f"SELECT id, doc_id, page, page_end, kind FROM chunks WHERE id IN ({marks})", ids)
+    cursor.row_factory = None
+    return {r[0]: r[1:] for r in cursor}
+
+
 def text_passages_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
                      ) -> list[tuple[int, str]]:
     """(id, text) of a document's prose passages touching pages first..last, in order."""
