@@ -21,7 +21,7 @@ also very much many one all any each other some such only own same too s t use u
 """.split())
 
 
-@dataclass(frozen=True)
+@dataclass
 class Query:
     """One search's words in each form a ranker needs."""
 

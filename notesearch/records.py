@@ -73,7 +73,7 @@ class Chunk:
         return self.text
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoredDocument:
     """A document as the index holds it."""
 
@@ -89,7 +89,7 @@ class StoredDocument:
     format: str  # "pdf", "markdown": the source module that read it
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoredPassage:
     """A passage as search reads it, with what citing it needs from its document and page."""
 
@@ -110,7 +110,7 @@ class StoredPassage:
     height: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoredFigure:
     """A figure of a page."""
 
@@ -119,7 +119,7 @@ class StoredFigure:
     sha256: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class PendingFigure:
     """A figure of a document still waiting for its OCR text."""
 
@@ -129,7 +129,7 @@ class PendingFigure:
     sha256: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class PendingScan:
     """A scanned page still waiting for full-page OCR, with its document's file."""
 
