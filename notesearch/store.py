@@ -1,5 +1,8 @@
 """SQLite side of the index: documents, pages, figures, passages (with their vectors), FTS5.
 
+Every SQL statement of the index is here; callers get records (notesearch.records) or plain
+values back, never rows, so no column name leaks out of this module.
+
 The schema grows by numbered migrations, never by editing one that shipped: an index records the
 migrations applied to it, a build applies the missing ones, and a reader refuses an index whose
 schema it does not know.
