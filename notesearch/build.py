@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from .models import build_embedder
 from .progress import bar
 from .records import Chunk, Document, Page, PendingScan, StoredDocument
 from .textnorm import clean_page_text
+
+if TYPE_CHECKING:  # OCR (rapidocr, onnxruntime sessions) loads only when a build uses it
+    from .ocr import OcrCache
 
 # Scanned pages are rendered for OCR at this resolution, at most SCAN_MAX_SIDE pixels a side:
 # sharp enough for 9-point type, and OCR time grows with the pixels.
@@ -114,7 +118,9 @@ class Builder:
 
     def run(self) -> BuildReport:
         started = time.perf_counter()
-        notes = sources.find_notes(self.notes_dir, self.warn, self.report.failed)
+        # The index may lie inside the notes folder: its figures are no notes' images.
+        self.folder = sources.NotesFolder(self.notes_dir, skip=self.dir.root)
+        notes = sources.find_notes(self.folder, self.warn, self.report.failed)
         with self.dir.write_lock():
             try:
                 self.model_name = self._choose_model()
@@ -183,8 +189,7 @@ class Builder:
     def _commit(self, temp: Path, db: sqlite3.Connection) -> None:
         meta = store.get_meta(db)
         dim = int(meta["dim"]) if "dim" in meta else self.embedder.dim
-        count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        index = vectors.build(dim, count, store.iter_vectors(db, dim))
+        index = vectors.build(dim, store.passage_count(db), store.iter_vectors(db, dim))
         vectors.save(index, temp / layout.VECTORS_NAME)
         with db:
             store.set_meta(db, model=self.model_name, dim=str(dim),
@@ -221,15 +226,15 @@ class Builder:
             db.close()
 
     def _bring_up_to_date(self, db: sqlite3.Connection, name: str, path: Path,
-                          previous: StoredDocument | None, cache) -> None:
+                          previous: StoredDocument | None, cache: OcrCache) -> None:
         """Index one notes file if it is new or changed; any fault of the file skips it alone."""
         reader = sources.reader_for(path)
         try:
-            sha = reader.fingerprint(path, self.notes_dir)
+            sha = reader.fingerprint(path, self.folder)
             if previous is not None and previous.sha256 == sha:
                 self.report.unchanged.append(name)
                 return
-            read = reader.read(path, self.notes_dir, self.dir.figures_dir, self.warn)
+            read = reader.read(path, self.folder, self.dir.figures_dir, self.warn)
         except NoteUnreadable as exc:  # a reason known to be the file's; log what caused it
             self._fail(name, str(exc), exc if exc.__cause__ is not None else None)
             return
@@ -261,7 +266,7 @@ class Builder:
             pass  # a log that cannot be written must not cost the file a second time
 
     def _store(self, db: sqlite3.Connection, name: str, path: Path, sha: str,
-               previous: StoredDocument | None, read: Document, cache) -> None:
+               previous: StoredDocument | None, read: Document, cache: OcrCache) -> None:
         scan_keys = {number: scan_key(sha, number) for number in read.scans}
         ocr_texts = (cache.get([f.sha256 for f in read.figures] + list(scan_keys.values()))
                      if self.ocr else {})
@@ -316,7 +321,7 @@ class Builder:
 
     # --------------------------------------------------------------- phase 2: OCR
 
-    def _ocr_cache(self):
+    def _ocr_cache(self) -> OcrCache:
         from .ocr import OcrCache
 
         return OcrCache(self.dir.ocr_cache)

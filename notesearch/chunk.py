@@ -83,7 +83,7 @@ def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
             if current[carried:]:
                 emit()
             current, carried, heading = [], 0, page.section
-        for unit in ([] if is_contents(page.text) else split_units(page.text)):
+        for unit in _units(page):
             if is_heading(unit) and not page.section:
                 heading = unit
             if len(current) == carried:
@@ -106,6 +106,17 @@ def chunk_pages(pages: Iterable[Page]) -> list[Chunk]:
     if current:
         emit()
     return chunks
+
+
+def _units(page: Page) -> list[str]:
+    """The units a page is cut from. A PDF's table of contents yields none (its lines would
+    match every query's words); a section never counts as one (a table of numbers under a
+    heading is content), and a section holding only its heading yields none either: the
+    heading is in the passages of the sections under it."""
+    if page.section:
+        units = split_units(page.text)
+        return [] if units == [page.section.rsplit(" > ", 1)[-1]] else units
+    return [] if is_contents(page.text) else split_units(page.text)
 
 
 def _words(units: list[tuple[str, int]]) -> int:

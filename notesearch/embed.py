@@ -37,7 +37,6 @@ T = TypeVar("T")
 
 class Embedder(Protocol):
     name: str  # the model's name, as indexes record it
-    name: str
 
     @property
     def dim(self) -> int: ...

@@ -14,10 +14,14 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import NoteUnreadable
 from .records import Figure, FigureCounts, Page
 from .textnorm import clean_page_text
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Warn = Callable[[str], None]
 
@@ -177,7 +181,7 @@ def extract_figures(
     return kept
 
 
-def save_image(image, page_number: int, figures_dir: Path, seen: set[str],
+def save_image(image: Image.Image, page_number: int, figures_dir: Path, seen: set[str],
                counts: FigureCounts) -> Figure | None:
     """Save one decoded image (PIL) as a PNG figure of `page_number`, or None when it is
     decoration (too small, nearly one colour) or already seen in this document.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ from .query import Query
 from .records import Hit, StoredDocument, StoredPassage
 from .search import Searcher
 
-if TYPE_CHECKING:  # the builder (PDF reading, chunking) loads only when building, not to search
+if TYPE_CHECKING:  # the builder and the notes readers load only when used, never to search
     from .build import BuildReport
     from .extract import Warn
+    from .sources import NotesFolder
 
 DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
@@ -134,7 +136,7 @@ class NoteIndex:
     def build(notes_dir: Path | str, index_dir: Path | str = DEFAULT_INDEX, *,
               model: str | None = None, ocr: bool = True, rebuild: bool = False,
               progress: bool = False, warn: Warn | None = None) -> BuildReport:
-        """Bring the index in step with `notes_dir`: only new and changed PDFs are read.
+        """Bring the index in step with `notes_dir`: only new and changed notes are read.
 
         Text passages are committed first, so search works while OCR runs; OCR text of the
         figures then lands in a second commit. Either commit is atomic. `warn` receives each
@@ -212,6 +214,27 @@ class NoteIndex:
         """The notes folder this index was built from: the only place its files are read."""
         notes = self.meta.get("notes_dir")
         return Path(notes) if notes else None
+
+    def section_html(self, doc: StoredDocument, path: Path, number: int, passage: str,
+                     answer: str, image_url: Callable[[Path], str | None]) -> str:
+        """Unit `number` of a note that is not a PDF, read from `path` (its file, checked by
+        the caller), as HTML for the page view with the passage and its answer marked."""
+        from .sources import by_format
+
+        return by_format(doc.format).section_html(
+            path, self._folder(), number, passage, answer, image_url)
+
+    def embedded_images(self, doc: StoredDocument, path: Path) -> set[Path]:
+        """The images a note that is not a PDF shows in its page view (real paths, all inside
+        the notes folder): the only ones the web app serves."""
+        from .sources import by_format
+
+        return by_format(doc.format).embedded(path, self._folder())
+
+    def _folder(self) -> NotesFolder:
+        from .sources import NotesFolder
+
+        return NotesFolder(self.notes_dir or self.dir.root, skip=self.dir.root)
 
     def is_live(self) -> bool:
         """Whether this is still the index's live generation (a build has not swapped it)."""

@@ -26,7 +26,6 @@ class Figure:
     path: str  # relative to the index folder
     width: int
     height: int
-    ocr_text: str = ""
 
 
 @dataclass

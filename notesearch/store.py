@@ -497,6 +497,10 @@ def known_vectors(db: sqlite3.Connection, hashes: list[str]) -> dict[str, bytes]
     return found
 
 
+def passage_count(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+
 def iter_vectors(db: sqlite3.Connection, dim: int, batch: int = 4096
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """All passage vectors in batches, so building FAISS never holds two copies of them."""

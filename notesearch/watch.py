@@ -22,7 +22,7 @@ from .build import BuildReport, warn_on_stderr
 from .errors import IndexBusy, NotesearchError, NotesNotFound
 from .extract import Warn
 from .index import NoteIndex
-from .sources import watched_files
+from .sources import NotesFolder, watched_files
 
 Stamp = tuple[int, int]  # (size in bytes, mtime in ns)
 Snapshot = dict[str, Stamp]  # relative file name -> stamp
@@ -32,12 +32,13 @@ TICK_MS = 500  # how often a pending change is re-checked when no event arrives
 EVENT_DEBOUNCE_MS = 1000  # watchfiles groups a burst of events for at most this long
 
 
-def snapshot(notes_dir: Path) -> Snapshot:
-    """Size and mtime of each file a build would read (see `sources.watched_files`)."""
+def snapshot(notes_dir: Path, index_dir: Path) -> Snapshot:
+    """Size and mtime of each file a build would read (see `sources.watched_files`); an index
+    kept inside the notes folder is left out, or each build it writes would wake the next."""
     if not notes_dir.is_dir():
         return {}
     stamps: Snapshot = {}
-    for name, path in watched_files(notes_dir).items():
+    for name, path in watched_files(NotesFolder(notes_dir, skip=index_dir)).items():
         try:
             status = path.stat()
         except OSError:  # removed between the listing and the stat
@@ -80,7 +81,7 @@ class _Watcher:
         """Build when the folder differs from the index and has held still long enough."""
         if not (woken or self.pending):
             return
-        now = snapshot(self.notes_dir)
+        now = snapshot(self.notes_dir, self.index_dir)
         if now == self.indexed:
             self.pending = False
             return
@@ -115,7 +116,7 @@ class _Watcher:
 
     def _forget_files_in_flight(self, report: BuildReport, before: Snapshot) -> None:
         """Drop failures of files that changed while being read: they are retried, not failed."""
-        after = snapshot(self.notes_dir)
+        after = snapshot(self.notes_dir, self.index_dir)
         for name in [n for n in report.failed if after.get(n) != before.get(n)]:
             del report.failed[name]
             self.pending = True

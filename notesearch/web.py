@@ -5,12 +5,12 @@
                                passage (or figure) highlighted and its answer marked more strongly
     /render/<doc_id>/<n>.png   the rendered page itself, cached under index/renders/
     /pdf/<doc_id>              the original PDF (append #page=N to open it at a page)
-    /note-image/<doc_id>/<p>   an image a Markdown note embeds, p relative to the notes folder
+    /note-image/<doc_id>/<p>   an image that Markdown note embeds, p relative to the notes folder
     /figure/<sha256>.png       a figure extracted at index time
     /api/search, /api/status   the CLI's `--json` output, over HTTP
 
 URLs name documents by their id in the index and figures by their hash, so the app can only
-ever read the notes files and figures the index lists, and images inside the notes folder.
+ever read the notes files and figures the index lists, and the images those notes embed.
 Only FastAPI and Jinja2 load at import; the index (numpy, FAISS, ONNX Runtime) opens on the
 first request and pdfium on the first page view.
 """
@@ -39,9 +39,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from . import sources
 from .courses import COURSES, course_label
-from .errors import BadQuery, NotesearchError
+from .errors import BadQuery, NotesearchError, NoteUnreadable
 from .rank import MODES
 from .records import pages_cited
 from .snippet import shown
@@ -388,8 +387,9 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         def image_url(image: Path) -> str:
             return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
 
-        context["html"] = sources.by_format(doc.format).section_html(
-            path, root, number, passage.text if passage else "", answer, image_url)
+        with _holder(request).use() as index, _unreadable(doc):
+            context["html"] = index.section_html(
+                doc, path, number, passage.text if passage else "", answer, image_url)
         return TEMPLATES.TemplateResponse(request, "section.html", context)
     boxes, answer_boxes = [], []
     if passage is not None and passage.kind == "figure" and passage.width:
@@ -434,17 +434,35 @@ def original_pdf(request: Request, doc_id: int) -> Response:
 
 
 def note_image(request: Request, doc_id: int, relative: str) -> Response:
-    """An image inside the notes folder, for a Markdown note's section view: never a file
-    outside that folder (after following links), and only a file with an image's suffix."""
+    """An image a Markdown note embeds, for its section view: only the images that note
+    shows (which all lie inside the notes folder, after following links)."""
     with _holder(request).use() as index:
         doc = _document(index, doc_id)
+        if doc.format == "pdf":
+            raise HTTPException(404, "no such image")
         root = _notes_root(index, doc.name)
-    file = (root / relative).resolve()
+        path = notes_file(index, doc)
+        with _unreadable(doc):
+            shown = index.embedded_images(doc, path)
+    try:
+        file = (root / relative).resolve()
+    except (OSError, RuntimeError, ValueError):  # a NUL byte, a link loop
+        raise HTTPException(404, "no such image") from None
     media = IMAGE_TYPES.get(file.suffix.lower())
-    if doc.format == "pdf" or media is None or not file.is_relative_to(root) \
-            or not file.is_file():
+    if file not in shown or media is None:  # only what the note itself shows
         raise HTTPException(404, "no such image")
     return FileResponse(file, media_type=media, headers={"Cache-Control": "private, max-age=600"})
+
+
+@contextmanager
+def _unreadable(doc: StoredDocument) -> Iterator[None]:
+    """A note that changed into something unreadable since it was indexed (or vanished) is a
+    404 that says what to run, not an error page."""
+    try:
+        yield
+    except (NoteUnreadable, OSError) as exc:
+        raise HTTPException(404, f"{doc.name} can no longer be read ({exc}); run `notesearch "
+                                 "index NOTES_DIR` to bring the index up to date") from None
 
 
 def figure_image(request: Request, sha: str) -> Response:

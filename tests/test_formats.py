@@ -82,6 +82,10 @@ def folder(tmp_path_factory) -> Path:
     (vault / ".obsidian").mkdir()
     (vault / ".obsidian" / "workspace.md").write_text("# not a note\n")
     text_image(vault / "attachments" / "slide.png", SLIDE)
+    # images the web app must never serve: outside the folder, linked out, or not embedded
+    text_image(folder.parent / "outside.png", ["Private"])
+    (vault / "attachments" / "link.png").symlink_to(folder.parent / "outside.png")
+    text_image(vault / "attachments" / "unused.png", ["Not embedded"])
     (folder / REGULARIZATION).write_text(REGULARIZATION_NOTE)
     (folder / ATTENTION).write_text(ATTENTION_NOTE)
     return folder
@@ -98,7 +102,7 @@ def index(folder, built_index, tmp_path_factory) -> dict:
 
 def test_only_the_new_files_are_read(index):
     report = index["report"]
-    assert sorted(report.added) == sorted([REGULARIZATION, ATTENTION, SCANNED])
+    assert sorted(report.added) == sorted([REGULARIZATION, ATTENTION, SCANNED])  # PNGs: no notes
     assert len(report.unchanged) == 5 and not report.failed
     assert report.scans_ocr_read == 2 and report.figures_ocr_read >= 1
 
@@ -168,9 +172,10 @@ def test_the_web_page_shows_the_section_with_the_passage_marked(index):
     assert source.startswith(f"/note-image/{slide['doc_id']}/")
     image = client.get(source)
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
-    for outside in ("..%2F..%2F..%2Fetc%2Fpasswd", "../../secret.png",
-                    "vault/c2%20regularization.md"):
-        assert client.get(f"/note-image/{slide['doc_id']}/{outside}").status_code == 404
+    for refused in ("..%2Foutside.png", "vault%2F..%2F..%2Foutside.png",
+                    "vault/attachments/link.png", "vault/attachments/unused.png",
+                    "vault/c2%20regularization.md", "a%00.png", "..%2F..%2F..%2Fetc%2Fpasswd"):
+        assert client.get(f"/note-image/{slide['doc_id']}/{refused}").status_code == 404, refused
     assert client.get(f"/render/{slide['doc_id']}/1.png").status_code == 404  # no PDF to draw
 
 
@@ -192,6 +197,13 @@ def test_an_edited_note_or_image_is_read_again_alone(folder, index, tmp_path):
     with NoteIndex.open(copy) as opened:
         hit = opened.search("pomegranate quokka lantern", k=1)[0]
     assert (hit.file, hit.kind) == (REGULARIZATION, "figure")
+
+    # A note that turned unreadable since its build: the page says what to run.
+    client = TestClient(create_app(copy))
+    hit = client.get("/api/search", params={"q": "albatross schedule"}).json()[0]
+    note.write_bytes(b"\x00 no longer text")
+    page = client.get(f"/page/{hit['doc_id']}/{hit['page']}", params={"q": "albatross"})
+    assert page.status_code == 404 and "notesearch index" in page.text
 
     note.unlink()
     report = NoteIndex.build(notes, copy, ocr=True)

@@ -167,8 +167,9 @@ def bad_images_note(path: Path) -> None:
 
     (path.parent / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     Image.new("L", (14_000, 14_000)).save(path.parent / "bomb.png")  # over Pillow's limit
+    text_image(path.parent / "good.png", ["Potoroo slide"])
     path.write_text("# Potoroo\n\nPotoroo pooling.\n\n![](corrupt.png) ![](missing.png)\n"
-                    "![[bomb.png]]\n")
+                    "![[bomb.png]] ![](good.png)\n")
 
 
 @dataclass
@@ -273,7 +274,7 @@ def test_each_input_is_indexed_or_skipped_with_a_reason(hostile, case):
 def test_no_image_is_read_from_outside_the_notes_folder(hostile):
     with NoteIndex.open(hostile.index) as notes:
         counts = {d["file"]: d["figures"] for d in notes.status()["documents"]}
-    assert counts["md/escaping.md"] == 0 and counts["md/bad-images.md"] == 0
+    assert counts["md/escaping.md"] == 0 and counts["md/bad-images.md"] == 1  # good.png
     assert any("bad-images.md" in w and "corrupt.png" in w for w in hostile.warnings)
     assert any("bad-images.md" in w and "missing.png" in w for w in hostile.warnings)
     assert any("bad-images.md" in w and "bomb.png" in w for w in hostile.warnings)

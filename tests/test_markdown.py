@@ -4,6 +4,7 @@ fingerprints, and the page view's HTML. Real files in tmp_path; no model, no bui
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 from conftest import text_image
 from PIL import Image
 
+from notesearch.chunk import chunk_pages
 from notesearch.errors import NoteUnreadable
 from notesearch.sources import markdown
+from notesearch.sources.folder import NotesFolder
 
 NOTE = """\
 ---
@@ -51,8 +54,8 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def read(path: Path, root: Path, figures: Path | None = None):
     warnings: list[str] = []
-    document = markdown.read(path, root, figures or root.parent / "index" / "figures",
-                             warnings.append)
+    document = markdown.read(path, NotesFolder(root),
+                             figures or root.parent / "index" / "figures", warnings.append)
     return document, warnings
 
 
@@ -93,10 +96,14 @@ def test_sections_heading_paths_and_file_lines(tmp_path):
     assert document.figures == [] and document.scans == []
 
 
-def test_title_from_first_h1_then_stem_and_no_intro_section(tmp_path):
-    document, _ = read(write(tmp_path, "a.md", "## Sub\n\n# Main *Title*\n"), tmp_path)
+def test_title_from_an_opening_h1_then_stem_and_no_intro_section(tmp_path):
+    document, _ = read(write(tmp_path, "a.md", "# Main *Title*\n\n## Sub\n"), tmp_path)
     assert document.title == "Main Title"
-    assert [p.section for p in document.pages] == ["Sub", "Main Title"]
+    assert [p.section for p in document.pages] == ["Main Title", "Main Title > Sub"]
+    # A later H1 is no title: the text above it is not cited under it.
+    document, _ = read(write(tmp_path, "b.md", "Preamble text.\n\n# Later\n"), tmp_path)
+    assert document.title == "b"
+    assert [p.section for p in document.pages] == ["b", "Later"]
     document, _ = read(write(tmp_path, "plain-note.md", "\n\nJust text.\n"), tmp_path)
     assert document.title == "plain-note"
     assert [(p.number, p.line, p.section) for p in document.pages] == [(1, 3, "plain-note")]
@@ -192,7 +199,9 @@ def test_resolution_stays_inside_the_notes_folder(tmp_path):
     text_image(root / "a" / "b" / "sub.png", ["sub"])
     (root / "link.png").symlink_to(secret)
     note = write(root, "n.md", "x")
-    resolve = markdown.resolve_image
+    def resolve(note, target, root, wiki=False):
+        return markdown.resolve_image(note, target, NotesFolder(root), wiki=wiki)
+
     assert resolve(note, "../secret.png", root) is None  # `..` out of the folder
     assert resolve(note, "../secret.png", root, wiki=True) is None
     assert resolve(note, str(secret), root) is None  # an absolute path outside
@@ -220,16 +229,18 @@ def test_fingerprint_follows_the_embedded_images(tmp_path):
     image = text_image(root / "plot.png", ["Before"])
     note = write(root, "n.md", "# Plot\n\n![[plot.png]]\n")
     plain = write(root, "plain.md", "# Plot\n\nno image\n")
-    first = markdown.fingerprint(note, root)
-    assert first == markdown.fingerprint(note, root)
+    first = markdown.fingerprint(note, NotesFolder(root))
+    untouched = markdown.fingerprint(plain, NotesFolder(root))
+    assert first == markdown.fingerprint(note, NotesFolder(root))
     text_image(image, ["After"])
-    second = markdown.fingerprint(note, root)
+    second = markdown.fingerprint(note, NotesFolder(root))
     assert second != first
     note.write_text("# Plot\n\n![[plot.png]] edited\n", encoding="utf-8")
-    assert markdown.fingerprint(note, root) != second
+    assert markdown.fingerprint(note, NotesFolder(root)) != second
     image.unlink()
-    assert markdown.fingerprint(plain, root) == markdown.fingerprint(plain, root)
-    assert markdown.fingerprint(note, root) != second  # a vanished image changes it too
+    assert markdown.fingerprint(plain, NotesFolder(root)) == untouched  # no image of its own
+    # a vanished image changes it too
+    assert markdown.fingerprint(note, NotesFolder(root)) != second
 
 
 def test_not_a_text_file_empty_bom_and_crlf(tmp_path):
@@ -237,7 +248,8 @@ def test_not_a_text_file_empty_bom_and_crlf(tmp_path):
     binary.write_bytes(b"# Title\n\x00\x01\x02")
     with pytest.raises(NoteUnreadable, match="binary.md: not a text file"):
         read(binary, tmp_path)
-    assert markdown.fingerprint(binary, tmp_path)  # hashed alone; `read` says why it fails
+    # hashed alone; `read` says why it fails
+    assert markdown.fingerprint(binary, NotesFolder(tmp_path))
 
     empty = tmp_path / "empty.md"
     empty.write_bytes(b"")
@@ -271,7 +283,8 @@ def test_section_html_is_safe(tmp_path):
 
 # Next
 """)
-    html = markdown.section_html(note, root, 1, "", "", lambda p: f"/figure/{p.name}?a=1&b=2")
+    html = markdown.section_html(note, NotesFolder(root), 1, "", "",
+                                 lambda p: f"/figure/{p.name}?a=1&b=2")
     assert "<script" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html and "javascript:" not in html.replace("(javascript:", "")
     assert 'href="javascript' not in html
@@ -281,9 +294,9 @@ def test_section_html_is_safe(tmp_path):
     assert "kept alt" in html and "outside" in html and "remote alt" in html
     assert "tracker.example" not in html
     assert "Next" not in html  # only the section's own lines
-    hidden = markdown.section_html(note, root, 1, "", "", lambda p: None)
+    hidden = markdown.section_html(note, NotesFolder(root), 1, "", "", lambda p: None)
     assert "<img" not in hidden and "shown" in hidden
-    assert markdown.section_html(note, root, 3, "", "", lambda p: None) == ""
+    assert markdown.section_html(note, NotesFolder(root), 3, "", "", lambda p: None) == ""
 
 
 def test_section_html_marks_passage_and_answer_blocks(tmp_path):
@@ -314,7 +327,7 @@ Untouched closing paragraph.
     passage = ("Dropout\n" + long_one[40:] + "\nKeep probability is a hyper parameter\n"
                "keep_prob | 0.8\nd3 = np.random.rand(a3.shape[0]) < keep_prob")
     answer = long_one[10:80]  # not the heading's word
-    html = markdown.section_html(note, tmp_path, 3, passage, answer, lambda p: None)
+    html = markdown.section_html(note, NotesFolder(tmp_path), 3, passage, answer, lambda p: None)
     assert '<h2 class="hit" id="hit">Dropout</h2>' in html  # the link's anchor: first mark
     assert f'<p class="hit answer">{long_one}</p>' in html  # cut mid-paragraph still marks
     assert '<li class="hit"><em>Keep</em> probability' in html  # markup makes no difference
@@ -323,7 +336,28 @@ Untouched closing paragraph.
     assert '<pre class="hit"><code class="language-python">' in html
     assert "<p>Untouched closing paragraph.</p>" in html
     assert "Intro" not in html and "Week 2" not in html
-    plain = markdown.section_html(note, tmp_path, 3, "", "", lambda p: None)
+    plain = markdown.section_html(note, NotesFolder(tmp_path), 3, "", "", lambda p: None)
     assert "hit" not in plain
-    intro = markdown.section_html(note, tmp_path, 1, "", "", lambda p: None)
+    intro = markdown.section_html(note, NotesFolder(tmp_path), 1, "", "", lambda p: None)
     assert intro == "<p>Intro before headings.</p>\n"
+
+
+def test_a_long_front_matter_line_is_read_in_linear_time(tmp_path):
+    note = write(tmp_path, "long.md", "---\ntitle: x" + " " * 200_000 + "y\n---\n# Body\n\ntext\n")
+    started = time.perf_counter()
+    document, _ = read(note, tmp_path)
+    assert time.perf_counter() - started < 2  # a backtracking pattern took minutes
+    assert document.title.startswith("x") and document.title.endswith("y")
+
+
+def test_tables_of_numbers_and_heading_only_sections(tmp_path):
+    """A section is never taken for a table of contents; one holding only its heading gives
+    no passage of its own (its heading is in its sub-sections' passages)."""
+    rows = "".join(f"| {name} | {value} |\n" for name, value in
+                   [("epochs", 20), ("batch", 64), ("lr", 3), ("warmup", 5), ("layers", 6)])
+    note = write(tmp_path, "hp.md", "# Training setup\n\n## Hyperparameters\n\n"
+                 "| name | value |\n|---|---|\n" + rows + "\nThe wombat configuration.\n")
+    document, _ = read(note, tmp_path)
+    chunks = chunk_pages(document.pages)
+    assert [c.heading for c in chunks] == ["Training setup > Hyperparameters"]
+    assert "wombat configuration" in chunks[0].text and "epochs | 20" in chunks[0].text

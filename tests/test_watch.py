@@ -15,7 +15,7 @@ import pytest
 from conftest import make_pdf, seeded_index, text_image
 
 from notesearch import BuildReport, NoteIndex, layout
-from notesearch.watch import watch_notes
+from notesearch.watch import snapshot, watch_notes
 
 WAIT_SECONDS = 90  # a build on a busy 2-core machine can take a while; success comes sooner
 
@@ -165,3 +165,18 @@ def test_a_markdown_note_and_its_image_are_followed(watching):
              "the note whose image changed")
     note.unlink()
     wait_for(lambda: "vault/ocelot.md" not in files_found(index, "ocelot"), "the removed note")
+
+
+def test_an_index_inside_the_notes_folder_is_neither_notes_nor_watched(tmp_path, onnx_models):
+    """`notesearch index . --watch` keeps the index in the folder it watches: the figures and
+    rendered pages it writes must not wake the next build."""
+    notes = tmp_path / "notes"
+    make_pdf(notes / "a.pdf", ["Anteater notes."], images={0: text_image(tmp_path / "s.png",
+                                                                           ["Anteater slide"])})
+    index = seeded_index(onnx_models, notes / "index")
+    report = NoteIndex.build(notes, index, ocr=False)
+    assert report.added == ["a.pdf"]
+    assert list((index / "figures").glob("*/*.png"))  # the figure is in the notes folder
+    assert set(snapshot(notes, index)) == {"a.pdf"}
+    again = NoteIndex.build(notes, index, ocr=False)
+    assert again.unchanged == ["a.pdf"] and not again.added

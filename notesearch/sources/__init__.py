@@ -6,27 +6,28 @@ The build, the watcher and `status` meet formats only here. A format module has:
     NAME = "Markdown"                    # how messages name it
     SUFFIXES = (".md", ".markdown")      # the files it reads, lower-case
     ASSET_SUFFIXES = (".png", ...)       # other files a document may be read from (its images)
-    def fingerprint(path, root) -> str   # hash of everything the document is read from
-    def read(path, root, figures_dir, warn) -> Document
+    def fingerprint(path, folder) -> str   # hash of everything the document is read from
+    def read(path, folder, figures_dir, warn) -> Document
 
-    def section_html(path, root, number, passage, answer, image_url) -> str
+    def section_html(path, folder, number, passage, answer, image_url) -> str
                                          # the web page view of unit `number` (every format
                                          # but PDF, whose pages the web app renders itself)
+    def embedded(path, folder) -> set[Path]  # the files of the folder it shows in that view
 
-`root` is the notes folder: a format that pulls in other files (Markdown's images) resolves
-them inside it and never outside. Adding a format is one module plus one line in `READERS`.
+`folder` is the notes folder (a `NotesFolder`): a format that pulls in other files (Markdown's
+images) resolves them inside it and never outside. Adding a format is one module plus its
+entry in `READERS`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 from ..errors import NotesNotFound
 from ..extract import Warn
 from . import markdown, pdf
+from .folder import NotesFolder
 
 READERS: tuple[ModuleType, ...] = (pdf, markdown)
 _BY_SUFFIX = {suffix: reader for reader in READERS for suffix in reader.SUFFIXES}
@@ -44,19 +45,20 @@ def by_format(name: str) -> ModuleType:
     return next(reader for reader in READERS if reader.FORMAT == name)
 
 
-def find_notes(notes_dir: Path, warn: Warn, skipped: dict[str, str] | None = None
+def find_notes(folder: NotesFolder, warn: Warn, skipped: dict[str, str] | None = None
                ) -> dict[str, Path]:
-    """Every notes file under `notes_dir` (any registered format) by its relative name.
+    """Every notes file of `folder` (any registered format) by its relative name.
 
     A notes file that is no regular file (a broken link, a link loop, a pipe) is warned about
     and, when `skipped` is given, recorded there with its reason.
     """
+    notes_dir = folder.path
     if not notes_dir.exists():
         raise NotesNotFound(f"notes folder {notes_dir} does not exist")
     if not notes_dir.is_dir():
         raise NotesNotFound(f"{notes_dir} is not a folder; pass the folder that holds your notes")
     found: dict[str, Path] = {}
-    for relative, path in _walk(notes_dir, warn):
+    for relative, path in folder.files(warn):
         if reader_for(path) is None:
             continue
         if not path.is_file():
@@ -71,19 +73,8 @@ def find_notes(notes_dir: Path, warn: Warn, skipped: dict[str, str] | None = Non
     return found
 
 
-def watched_files(notes_dir: Path) -> dict[str, Path]:
+def watched_files(folder: NotesFolder) -> dict[str, Path]:
     """The notes files and every file a note may be read from (its images), by relative
     name: what a change to means the index may be out of date."""
-    return {relative: path for relative, path in _walk(notes_dir, lambda _message: None)
+    return {relative: path for relative, path in folder.files()
             if reader_for(path) is not None or path.suffix.lower() in _ASSETS}
-
-
-def _walk(notes_dir: Path, warn: Warn) -> Iterator[tuple[str, Path]]:
-    """Every file under `notes_dir` but hidden ones (an Obsidian vault's `.obsidian/`, editors'
-    swap files), in a stable order; symlinked folders are not followed."""
-    for folder, subfolders, files in os.walk(notes_dir, onerror=lambda e: warn(str(e))):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                path = Path(folder) / name
-                yield path.relative_to(notes_dir).as_posix(), path

@@ -9,7 +9,6 @@ plain and readable: markup removed, code kept verbatim (people search for
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,14 +17,17 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.renderer import RendererHTML
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
+from markdown_it.utils import OptionsDict
 
 from ..errors import NoteUnreadable
 from ..extract import Warn, save_image
 from ..hashing import file_sha256, files_sha256
 from ..records import Document, FigureCounts, Page
 from ..textnorm import clean_page_text, letters
+from .folder import NotesFolder
 
 FORMAT = "markdown"
 NAME = "Markdown"
@@ -36,7 +38,6 @@ ASSET_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".ti
 # a passage cut mid-paragraph still marks that paragraph, a common word does not.
 MARK_PIECE = 40
 
-_TITLE = re.compile(r"title:\s*(.*?)\s*$")
 _IMAGE_SIZE = re.compile(r"\d+(x\d+)?")  # ![[x.png|300]], ![[x.png|300x200]]
 _MARKED = ("paragraph_open", "list_item_open", "heading_open", "tr_open", "fence", "code_block")
 
@@ -116,48 +117,36 @@ class _Note:
     env: dict
 
 
-class _Resolver:
-    """Finds embedded images inside the notes folder; the vault's file names are listed once,
-    and only when an `![[name]]` is not where its note or the folder says."""
+def resolve_image(note: Path, target: str, folder: NotesFolder, *, wiki: bool = False
+                  ) -> Path | None:
+    """Where an embedded image lives (its real path), or None: a remote or non-image target,
+    a missing file, or one outside the notes folder.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.real_root = root.resolve()
-        self._by_name: dict[str, list[Path]] | None = None
-
-    def resolve(self, note: Path, target: str, wiki: bool) -> Path | None:
-        if not target or urlsplit(target).scheme or not _is_image(target):
-            return None
-        candidates = [note.parent / target] + ([self.root / target] if wiki else [])
-        for candidate in candidates:
-            if inside := self._inside(candidate):
-                return inside
-        if wiki:
-            parts = Path(target).parts
-            for candidate in self._names().get(parts[-1], []):
-                if candidate.parts[-len(parts):] == parts and (inside := self._inside(candidate)):
-                    return inside
+    `target` is the path as the note names it (URL-decoded). A markdown image is looked for
+    beside its note; an Obsidian embed (`wiki=True`, the name inside `![[...|300]]`) also from
+    the notes folder, then as the first file of that name anywhere in it (hidden folders
+    aside), as Obsidian finds it.
+    """
+    if not target or urlsplit(target).scheme or not _is_image(target):
         return None
-
-    def _inside(self, candidate: Path) -> Path | None:
-        """The file's real path when it is a regular file inside the notes folder: never a
-        file outside it, by `..` or by a symlink."""
-        try:
+    real_root = folder.path.resolve()
+    for candidate in _candidates(note, target, folder, wiki):
+        try:  # never a file outside the folder, by `..` or by a symlink
             real = candidate.resolve()
-            return real if real.is_relative_to(self.real_root) and real.is_file() else None
+            if real.is_relative_to(real_root) and real.is_file():
+                return real
         except (OSError, RuntimeError, ValueError):
-            return None
+            continue
+    return None
 
-    def _names(self) -> dict[str, list[Path]]:
-        if self._by_name is None:
-            found: list[Path] = []
-            for folder, subfolders, files in os.walk(self.root):
-                subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-                found += [Path(folder) / name for name in files if not name.startswith(".")]
-            self._by_name = {}
-            for path in sorted(found, key=lambda p: p.relative_to(self.root).as_posix()):
-                self._by_name.setdefault(path.name, []).append(path)
-        return self._by_name
+
+def _candidates(note: Path, target: str, folder: NotesFolder, wiki: bool) -> Iterator[Path]:
+    """Where to look, in order; the folder is listed only if the first places miss."""
+    yield note.parent / target
+    if wiki:
+        yield folder.path / target
+        parts = Path(target).parts
+        yield from (c for c in folder.named(parts[-1]) if c.parts[-len(parts):] == parts)
 
 
 def _is_image(target: str) -> bool:
@@ -246,8 +235,8 @@ def _front_matter(lines: list[str]) -> tuple[int, str]:
     for number, line in enumerate(lines[1:], start=1):
         if line.rstrip() in ("---", "..."):
             return number + 1, title
-        if not title and (match := _TITLE.match(line)):
-            value = match.group(1)
+        if not title and line.startswith("title:"):  # a regex here backtracks on long lines
+            value = line[len("title:"):].strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
             title = "" if value in ("|", ">", "|-", ">-") else value.strip()
@@ -271,7 +260,10 @@ def _parse(text: str, stem: str) -> _Note:
     env: dict = {}
     tokens = _MD_BLOCKS.parse("\n" * skip + "\n".join(lines[skip:]), env)
     blocks = list(_blocks(tokens, env))
-    title = title or next((b.text for b in blocks if b.level == 1 and b.text), "") or stem
+    # A first-level heading is the title only when the note opens with it: text above a later
+    # one would otherwise be cited under that heading.
+    opening = blocks[0] if blocks else None
+    title = title or (opening.text if opening and opening.level == 1 else "") or stem
     sections: list[_Section] = []
     trail: list[tuple[int, str]] = []  # the heading path: (level, text) of each ancestor
     for block in blocks:
@@ -290,41 +282,30 @@ def _parse(text: str, stem: str) -> _Note:
     return _Note(lines, title, sections, env)
 
 
-def resolve_image(note: Path, target: str, root: Path, *, wiki: bool = False) -> Path | None:
-    """Where an embedded image lives (its real path), or None: a remote or non-image target,
-    a missing file, or one outside the notes folder `root`.
-
-    `target` is the path as the note names it (URL-decoded). A markdown image is looked for
-    beside its note; an Obsidian embed (`wiki=True`, the name inside `![[...|300]]`) also from
-    the notes folder, then as the first file of that name anywhere in it (hidden folders
-    aside), as Obsidian finds it.
-    """
-    return _Resolver(root).resolve(note, target, wiki)
+def embedded(path: Path, folder: NotesFolder) -> set[Path]:
+    """The images a note embeds that resolve inside the notes folder (their real paths): what
+    its page view may show, and what its fingerprint covers."""
+    note = _parse(_load(path), path.stem)
+    return {image for section in note.sections for embed in section.embeds
+            if (image := resolve_image(path, embed.target, folder, wiki=embed.wiki))}
 
 
-def fingerprint(path: Path, root: Path) -> str:
+def fingerprint(path: Path, folder: NotesFolder) -> str:
     """A note is read from itself and the images it embeds: editing an image re-reads it."""
     try:
-        note = _parse(_load(path), path.stem)
+        images = embedded(path, folder)
     except NoteUnreadable:
         return file_sha256(path)  # `read` says why it is skipped
-    resolver = _Resolver(root)
-    images: dict[Path, None] = {}
-    for section in note.sections:
-        for embed in section.embeds:
-            if image := resolver.resolve(path, embed.target, embed.wiki):
-                images[image] = None
-    return files_sha256([path, *images])
+    return files_sha256([path, *sorted(images)])
 
 
-def read(path: Path, root: Path, figures_dir: Path, warn: Warn) -> Document:
+def read(path: Path, folder: NotesFolder, figures_dir: Path, warn: Warn) -> Document:
     """Sections and figures of one note. A missing or broken image is warned about and left
     out: it never costs the note."""
     from PIL import Image
 
     note = _parse(_load(path), path.stem)
     document = Document(FORMAT, note.title, [], [], FigureCounts(), [])
-    resolver = _Resolver(root)
     seen: set[str] = set()
     warned: set[str] = set()
 
@@ -337,7 +318,7 @@ def read(path: Path, root: Path, figures_dir: Path, warn: Warn) -> Document:
         document.pages.append(Page(section.number, section.text, section.path, section.start + 1))
         for embed in section.embeds:
             document.counts.found += 1
-            image_path = resolver.resolve(path, embed.target, embed.wiki)
+            image_path = resolve_image(path, embed.target, folder, wiki=embed.wiki)
             if image_path is None:
                 warn_once(embed, "not found")
                 continue
@@ -355,7 +336,7 @@ def read(path: Path, root: Path, figures_dir: Path, warn: Warn) -> Document:
     return document
 
 
-def section_html(path: Path, root: Path, number: int, passage: str, answer: str,
+def section_html(path: Path, folder: NotesFolder, number: int, passage: str, answer: str,
                  image_url: Callable[[Path], str | None]) -> str:
     """HTML of section `number` (empty when the note has no such section), for the page view.
 
@@ -368,7 +349,7 @@ def section_html(path: Path, root: Path, number: int, passage: str, answer: str,
     if section is None:
         return ""
     env = {"references": dict(note.env.get("references", {})), "note": path,
-           "resolver": _Resolver(root), "image_url": image_url}
+           "folder": folder, "image_url": image_url}
     tokens = _MD.parse("\n".join(note.lines[section.start:section.end]), env)
     _mark(tokens, env, passage, answer)
     return _MD.renderer.render(tokens, _MD.options, env)
@@ -429,20 +410,22 @@ def _block_text(tokens: Sequence[Token], env: dict) -> str:
 
 
 def _image_html(note: Path, target: str, wiki: bool, alt: str, env: dict) -> str:
-    image = env["resolver"].resolve(note, target, wiki)
+    image = resolve_image(note, target, env["folder"], wiki=wiki)
     url = env["image_url"](image) if image is not None else None
     if url is None:
         return escapeHtml(alt)
     return f'<img src="{escapeHtml(url)}" alt="{escapeHtml(alt)}">'
 
 
-def _render_image(self, tokens: Sequence[Token], idx: int, options, env: dict) -> str:
+def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                  env: dict) -> str:
     token = tokens[idx]
     alt = _plain(token.children or [], 0)[0]
     return _image_html(env["note"], _image_target(token.attrs.get("src", "")), False, alt, env)
 
 
-def _render_wiki_embed(self, tokens: Sequence[Token], idx: int, options, env: dict) -> str:
+def _render_wiki_embed(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                       env: dict) -> str:
     target, alias = _wiki_parts(tokens[idx].content)
     if not _is_image(target):
         return escapeHtml(alias or target)
@@ -450,12 +433,14 @@ def _render_wiki_embed(self, tokens: Sequence[Token], idx: int, options, env: di
     return _image_html(env["note"], target, True, alt, env)
 
 
-def _render_wiki_link(self, tokens: Sequence[Token], idx: int, options, env: dict) -> str:
+def _render_wiki_link(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                      env: dict) -> str:
     target, alias = _wiki_parts(tokens[idx].content)
     return escapeHtml(alias or target)
 
 
-def _render_code(self, tokens: Sequence[Token], idx: int, options, env: dict) -> str:
+def _render_code(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                 env: dict) -> str:
     """Code with its mark on `<pre>`, where a highlight shows (markdown-it puts attributes on
     the inner `<code>`)."""
     token = tokens[idx]

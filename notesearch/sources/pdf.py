@@ -12,6 +12,7 @@ from ..courses import COURSES, recognise_course
 from ..extract import Warn, extract_figures, is_scanned, iter_pages, open_pdf, pdf_title
 from ..hashing import file_sha256
 from ..records import Document, Page
+from .folder import NotesFolder
 
 FORMAT = "pdf"
 NAME = "PDF"
@@ -19,12 +20,12 @@ SUFFIXES = (".pdf",)
 ASSET_SUFFIXES: tuple[str, ...] = ()  # a PDF holds its images
 
 
-def fingerprint(path: Path, root: Path) -> str:
+def fingerprint(path: Path, folder: NotesFolder) -> str:
     """A PDF is read from itself alone."""
     return file_sha256(path)
 
 
-def read(path: Path, root: Path, figures_dir: Path, warn: Warn) -> Document:
+def read(path: Path, folder: NotesFolder, figures_dir: Path, warn: Warn) -> Document:
     """Pages, figures and scanned pages of one PDF; raises whatever the PDF makes libraries
     raise (the build's fault barrier turns that into one skipped file)."""
     reader = open_pdf(path)
