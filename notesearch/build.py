@@ -32,7 +32,13 @@ from . import hints, layout, sources, store, vectors
 from .chunk import CHUNKER_VERSION, MAX_WORDS, chunk_pages
 from .courses import recognise_course
 from .embed import DEFAULT_MODEL, Embedder
-from .errors import IndexMismatch, IndexUnwritable, NotesearchError, NoteUnreadable
+from .errors import (
+    IndexMismatch,
+    IndexUnwritable,
+    NotesearchError,
+    NoteUnreadable,
+    one_line,
+)
 from .extract import Warn
 from .hashing import file_sha256
 from .models import build_embedder
@@ -244,7 +250,7 @@ class Builder:
             if index_fault(exc, self.dir.root):
                 raise
             self._fail(name, f"{name}: could not be read ({type(exc).__name__}: "
-                             f"{_one_line(exc)})", exc)
+                             f"{one_line(exc)})", exc)
             return
         self._store(db, name, path, sha, previous, read, cache)
         (self.report.updated if previous is not None else self.report.added).append(name)
@@ -390,7 +396,7 @@ class Builder:
                 if index_fault(exc, self.dir.root):
                     raise
                 self.warn(f"{Path(scan.path).name} p. {scan.number}: scanned page not "
-                          f"rendered for OCR ({type(exc).__name__}: {_one_line(exc)})")
+                          f"rendered for OCR ({type(exc).__name__}: {one_line(exc)})")
                 continue
             rendered[key] = target
         return rendered
@@ -423,11 +429,6 @@ class Builder:
         for png in self.dir.renders_dir.glob("*/*.png"):  # named <document sha256>-p<n>-...
             if png.name.split("-", 1)[0] not in documents:
                 png.unlink(missing_ok=True)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] + "…" if len(text) > 200 else text
 
 
 def scan_key(document_sha256: str, number: int) -> str:

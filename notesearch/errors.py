@@ -40,3 +40,9 @@ class BadQuery(NotesearchError):
 
 class BadEvalFile(NotesearchError):
     """A labelled-queries file with a line that is not a valid query."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one short line: a skipped file's reason is one line."""
+    text = " ".join(str(exc).split())
+    return text[:200] + "…" if len(text) > 200 else text

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import NoteUnreadable
+from .errors import NoteUnreadable, one_line
 from .records import Figure, FigureCounts, Page
 from .textnorm import clean_page_text
 
@@ -64,22 +64,16 @@ def open_pdf(path: Path):
         raise NoteUnreadable(f"{path.name}: permission denied") from exc
     except LimitReachedError as exc:  # pypdf's guards: page tree too deep, arrays too long
         raise NoteUnreadable(f"{path.name}: too deeply nested or too large to read safely "
-                            f"({_one_line(exc)})") from exc
+                            f"({one_line(exc)})") from exc
     except NotImplementedError as exc:  # an encryption handler, version or method pypdf lacks
         raise NoteUnreadable(f"{path.name}: uses a PDF feature pypdf cannot read "
-                            f"({_one_line(exc)})") from exc
+                            f"({one_line(exc)})") from exc
     except DependencyError as exc:  # a cipher whose library is missing from this environment
-        raise NoteUnreadable(f"{path.name}: {_one_line(exc)}") from exc
+        raise NoteUnreadable(f"{path.name}: {one_line(exc)}") from exc
     except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError,
             RecursionError, AssertionError, IndexError, ZeroDivisionError) as exc:
         raise NoteUnreadable(f"{path.name}: not a readable PDF "
-                            f"({type(exc).__name__}: {_one_line(exc)})") from exc
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message as one short line: a skipped file's reason is one line."""
-    text = " ".join(str(exc).split())
-    return text[:limit] + "…" if len(text) > limit else text
+                            f"({type(exc).__name__}: {one_line(exc)})") from exc
 
 
 def pdf_title(reader, path: Path) -> str:
