@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from notesearch import NoteIndex
-from notesearch.embed import TorchEmbedder
+from notesearch.embed import DEFAULT_MODEL, TorchEmbedder
 from notesearch.evaluate import load_queries
 from notesearch.models import query_embedder
 
@@ -52,6 +52,26 @@ def test_onnx_vectors_match_sentence_transformers(built_index, torch_embedder):
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
 
 
+def test_build_vectors_match_sentence_transformers(notes_dir, onnx_models, torch_embedder,
+                                                  tmp_path):
+    """A build embeds with OpenVINO (bfloat16 where the CPU has it): the passages of a course
+    stay at cosine >= 0.999 to sentence-transformers' float32 vectors."""
+    from notesearch.chunk import chunk_pages
+    from notesearch.extract import iter_pages, open_pdf
+    from notesearch.layout import IndexDir
+    from notesearch.models import build_embedder
+
+    pdf = sorted(notes_dir.glob("*.pdf"))[2]
+    pages = [page for page, _ in iter_pages(open_pdf(pdf), pdf, lambda message: None)]
+    texts = [chunk.embedded_text for chunk in chunk_pages(pages)]
+    assert len(texts) > 50
+    embedder = build_embedder(DEFAULT_MODEL, IndexDir(tmp_path / "index"))
+    assert type(embedder).__name__ == "OpenVinoEmbedder"
+    built = embedder.encode(texts)
+    cosines = (built * torch_embedder.encode(texts)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+
+
 def test_top10_identical_on_the_dev_queries(built_index, torch_embedder, dev_queries):
     with NoteIndex.open(built_index) as fast, NoteIndex.open(built_index) as slow:
         slow._embedder = torch_embedder
@@ -62,13 +82,14 @@ def test_top10_identical_on_the_dev_queries(built_index, torch_embedder, dev_que
 
 
 def test_query_path_imports_neither_torch_nor_sentence_transformers(built_index):
+    """Nor OpenVINO, the build's runtime: importing it alone costs a cold search 0.3 s."""
     code = (
         "import sys, json\nfrom notesearch.cli import main\n"
         f"sys.argv = ['notesearch', 'search', 'dropout', '--index', {str(built_index)!r}, "
         "'--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(json.dumps(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
-        "if m in sys.modules)))\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', "
+        "'openvino') if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()
