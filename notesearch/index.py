@@ -168,7 +168,7 @@ class NoteIndex:
         seen: set[str] = set()
         for hit in self.search(query, k=max(k * 4, 20), course=course):
             texts = store.figure_texts(self.db, hit.doc_id, hit.page, hit.page_end)
-            for figure in store.figures_on(self.db, hit.doc_id, hit.page, hit.page_end):
+            for figure in store.figures_on(self.db, [(hit.doc_id, hit.page, hit.page_end)])[0]:
                 if figure.path not in seen:
                     seen.add(figure.path)
                     out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,

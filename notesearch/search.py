@@ -17,7 +17,7 @@ from . import answer, lexical, rank, store, vectors
 from .courses import COURSES
 from .embed import Embedder
 from .query import Query
-from .records import Hit, StoredPassage
+from .records import Hit, StoredFigure, StoredPassage
 
 CANDIDATES = 100  # passages each ranker proposes before fusion
 
@@ -62,16 +62,26 @@ class Searcher:
         shown = store.passages(self.db, [scored.chunk_id for scored in ranked])
         chosen = [shown[scored.chunk_id] for scored in ranked]
         answers = self.answers(query, chosen, query_vector)
-        return [self._hit(n, scored, passage, text) for n, (scored, passage, text)
-                in enumerate(zip(ranked, chosen, answers, strict=True), start=1)]
+        figures = store.figures_on(self.db, [_span(p) for p in chosen])
+        return [self._hit(n, *hit) for n, hit
+                in enumerate(zip(ranked, chosen, answers, figures, strict=True), start=1)]
 
     def answers(self, query: Query, passages: list[StoredPassage],
                 query_vector: np.ndarray | None = None) -> list[str]:
         """For each passage, the 1-3 sentences of its page that best answer `query` (see
-        answer.py)."""
+        answer.py): a figure's from its OCR text, a passage's from its pages' prose, with the
+        cosine of every passage on them."""
         if query_vector is None:
             query_vector = self.embed(query)
-        return answer.best_answers([self._evidence(p, query_vector) for p in passages], query)
+        spans = [_span(p) for p in passages]
+        texts = store.text_of_pages(self.db, spans)
+        on_pages = store.text_passages_on(self.db, spans)
+        cosines = self._cosines(query_vector, list({i for on in on_pages for i, _ in on}))
+        evidence = [
+            answer.Evidence(p.text) if p.kind == "figure" else
+            answer.Evidence(text, tuple(t for _, t in on), tuple(cosines[i] for i, _ in on))
+            for p, text, on in zip(passages, texts, on_pages, strict=True)]
+        return answer.best_answers(evidence, query)
 
     def _cosines(self, query_vector: np.ndarray, ids: list[int]) -> dict[int, float]:
         """Exact cosine of the query with every candidate, lexical-only ones included:
@@ -81,23 +91,10 @@ class Searcher:
         stored = vectors.reconstruct(self.vectors, ids)
         return dict(zip(ids, (stored @ query_vector).tolist(), strict=True))
 
-    def _evidence(self, passage: StoredPassage, query_vector: np.ndarray) -> answer.Evidence:
-        """A figure's answer comes from its OCR text; a passage's from its pages' prose, with
-        the cosine of every passage on them."""
-        if passage.kind == "figure":
-            return answer.Evidence(passage.text)
-        first, last = passage.page, passage.page_end
-        text = store.text_of_pages(self.db, passage.doc_id, first, last)
-        on_pages = store.text_passages_on(self.db, passage.doc_id, first, last)
-        cosines = self._cosines(query_vector, [i for i, _ in on_pages])
-        return answer.Evidence(text, tuple(t for _, t in on_pages),
-                               tuple(cosines[i] for i, _ in on_pages))
-
     def _hit(self, number: int, scored: rank.PageScore, passage: StoredPassage,
-             sentences: str) -> Hit:
+             sentences: str, figures_shown: list[StoredFigure]) -> Hit:
         figures = [{"path": str(self.root / f.path), "page": f.page, "sha256": f.sha256}
-                   for f in store.figures_on(self.db, passage.doc_id, passage.page,
-                                             passage.page_end)]
+                   for f in figures_shown]
         sectioned = passage.format != "pdf"
         return Hit(
             rank=number, score=round(scored.score, 4), file=passage.file,
@@ -108,3 +105,7 @@ class Searcher:
             section=passage.section if sectioned else None,
             line=passage.line if sectioned else None,
         )
+
+
+def _span(passage: StoredPassage) -> store.Span:
+    return passage.doc_id, passage.page, passage.page_end

@@ -341,27 +341,46 @@ def passage_places(db: sqlite3.Connection, ids: Iterable[int]
     return {r[0]: r[1:] for r in cursor}
 
 
-def text_passages_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
-                     ) -> list[tuple[int, str]]:
-    """(id, text) of a document's prose passages touching pages first..last, in order."""
-    return [(r[0], r[1]) for r in db.execute(
-        "SELECT id, text FROM chunks WHERE doc_id = ? AND kind = 'text' AND page <= ? "
-        "AND page_end >= ? ORDER BY id", (doc_id, last, first))]
+Span = tuple[int, int, int]  # pages first..last of a document: (doc_id, first, last)
 
 
-def text_of_pages(db: sqlite3.Connection, doc_id: int, first: int, last: int) -> str:
-    """The text of pages first..last of a document, one after another."""
-    return "\n".join(r[0] for r in db.execute(
-        "SELECT text FROM pages WHERE doc_id = ? AND number BETWEEN ? AND ? ORDER BY number",
-        (doc_id, first, last)))
+def _rows_by_span(db: sqlite3.Connection, spans: list[Span], select: str) -> list[list[tuple]]:
+    """The rows of `select` for each span, in the spans' order: one statement for all the hits
+    of a search instead of one each. `select` reads the spans as `span(n, doc, lo, hi)` and
+    returns the span's `n` first, ordered by it."""
+    rows: list[list[tuple]] = [[] for _ in spans]
+    if not spans:
+        return rows
+    values = ",".join(["(?,?,?,?)"] * len(spans))
+    params = [value for n, span in enumerate(spans) for value in (n, *span)]
+    cursor = db.execute(f"WITH span(n, doc, lo, hi) AS (VALUES {values}) {select}", params)
+    cursor.row_factory = None
+    for row in cursor:
+        rows[row[0]].append(row[1:])
+    return rows
 
 
-def figures_on(db: sqlite3.Connection, doc_id: int, first: int, last: int
-               ) -> list[StoredFigure]:
-    """The figures of pages first..last, in page order."""
-    return [StoredFigure(*r) for r in db.execute(
-        "SELECT path, page, sha256 FROM figures WHERE doc_id = ? AND page BETWEEN ? AND ? "
-        "ORDER BY page, id", (doc_id, first, last))]
+def text_passages_on(db: sqlite3.Connection, spans: list[Span]) -> list[list[tuple[int, str]]]:
+    """For each span, (id, text) of the prose passages touching its pages, in order."""
+    return _rows_by_span(db, spans, (
+        "SELECT span.n, c.id, c.text FROM span JOIN chunks c ON c.doc_id = span.doc "
+        "AND c.kind = 'text' AND c.page <= span.hi AND c.page_end >= span.lo "
+        "ORDER BY span.n, c.id"))
+
+
+def text_of_pages(db: sqlite3.Connection, spans: list[Span]) -> list[str]:
+    """For each span, the text of its pages, one after another."""
+    return ["\n".join(text for text, in rows) for rows in _rows_by_span(db, spans, (
+        "SELECT span.n, p.text FROM span JOIN pages p ON p.doc_id = span.doc "
+        "AND p.number BETWEEN span.lo AND span.hi ORDER BY span.n, p.number"))]
+
+
+def figures_on(db: sqlite3.Connection, spans: list[Span]) -> list[list[StoredFigure]]:
+    """For each span, the figures of its pages, in page order."""
+    return [[StoredFigure(*row) for row in rows] for rows in _rows_by_span(db, spans, (
+        "SELECT span.n, f.path, f.page, f.sha256 FROM span JOIN figures f "
+        "ON f.doc_id = span.doc AND f.page BETWEEN span.lo AND span.hi "
+        "ORDER BY span.n, f.page, f.id"))]
 
 
 def figure_texts(db: sqlite3.Connection, doc_id: int, first: int, last: int
