@@ -3,7 +3,10 @@
     python bench/answers.py --index IDX [--dump OUT.json] [--queries ../shared/eval/dev.jsonl]
 
 --dump writes, for every question of bench/data/answers.jsonl, the top hit's file, page and
-`answer` (the text judged in its "after" column). The timing table runs the dev queries
+`answer` (the text judged in its "after" column), and `sentence_dense`: the window picked when
+each sentence's meaning is its own cosine with the query (every sentence of the page embedded)
+instead of the cosine of the stored passage holding it; bench/data/answers-sentence-dense.jsonl
+holds both, judged blind. The timing table runs the dev queries
 (k=5, warm, in-process) with the answer step and, alternating in the same run, without it
 (`NoteIndex.answers` returning nothing), so both rows see the same machine load. "first pass"
 is the first run of each query with answers, before any of its pages were split once.
@@ -18,12 +21,29 @@ import statistics
 import time
 from pathlib import Path
 
-from notesearch import NoteIndex, answer
+from notesearch import NoteIndex, answer, store
 from notesearch.index import NoteIndex as IndexClass
+from notesearch.query import Query
 
 HERE = Path(__file__).resolve().parent
 JUDGED = HERE / "data" / "answers.jsonl"
 DEV = HERE.parents[1] / "shared" / "eval" / "dev.jsonl"
+
+
+def sentence_dense(index: NoteIndex, query: str, hit) -> str:
+    """The answer window when each sentence counts with its own cosine (the variant judged in
+    answers-sentence-dense.jsonl and dropped: 12 answers judged yes against 17)."""
+    parsed = Query.parse(query)
+    query_vector = index.embedder.encode([parsed.embedding_text])[0]
+    text = hit.text if hit.kind == "figure" else store.text_of_pages(
+        index.db, [(hit.doc_id, hit.page, hit.page_end)])[0]
+    split = answer._sentences(text, ())
+    if not split.sentences:
+        return ""
+    dense = (index.embedder.encode(split.sentences) @ query_vector).tolist()
+    wanted = {answer.stem(t) for t in parsed.terms}
+    page = answer._Page(split.sentences, [s & wanted for s in split.stems], dense, split.words)
+    return answer._best_window(page, wanted)
 
 
 def dump(index: NoteIndex, out: Path) -> None:
@@ -31,7 +51,8 @@ def dump(index: NoteIndex, out: Path) -> None:
     shown = []
     for row in rows:
         hit = index.search(row["query"], k=1)[0]
-        shown.append({"id": row["id"], "file": hit.file, "page": hit.page, "answer": hit.answer})
+        shown.append({"id": row["id"], "file": hit.file, "page": hit.page, "answer": hit.answer,
+                      "sentence_dense": sentence_dense(index, row["query"], hit)})
     out.write_text(json.dumps(shown, indent=1, ensure_ascii=False))
     print(f"wrote {len(shown)} answers to {out}")
 
