@@ -168,13 +168,12 @@ class NoteIndex:
         seen: set[str] = set()
         for hit in self.search(query, k=max(k * 4, 20), course=course):
             texts = store.figure_texts(self.db, hit.doc_id, hit.page, hit.page_end)
-            for figure in store.figures_on(self.db, [(hit.doc_id, hit.page, hit.page_end)])[0]:
-                if figure.path not in seen:
-                    seen.add(figure.path)
+            for figure in hit.figures:  # a figure's file is named by its hash
+                if figure["sha256"] not in seen:
+                    seen.add(figure["sha256"])
                     out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
-                                         hit.course_title, figure.page,
-                                         str(self.dir.root / figure.path),
-                                         texts.get(figure.path, ""), hit.section))
+                                         hit.course_title, figure["page"], figure["path"],
+                                         texts.get(figure["sha256"], ""), hit.section))
         return out[:k]
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:

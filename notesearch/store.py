@@ -385,9 +385,9 @@ def figures_on(db: sqlite3.Connection, spans: list[Span]) -> list[list[StoredFig
 
 def figure_texts(db: sqlite3.Connection, doc_id: int, first: int, last: int
                  ) -> dict[str, str]:
-    """The OCR text of each figure of pages first..last that has some, by its path."""
+    """The OCR text of each figure of pages first..last that has some, by its hash."""
     return dict(db.execute(
-        "SELECT f.path, group_concat(c.text, ' ') FROM figures f JOIN chunks c "
+        "SELECT f.sha256, group_concat(c.text, ' ') FROM figures f JOIN chunks c "
         "ON c.doc_id = f.doc_id AND c.figure_id = f.id "
         "WHERE f.doc_id = ? AND f.page BETWEEN ? AND ? GROUP BY f.id", (doc_id, first, last)))
 
