@@ -132,6 +132,7 @@ def figures(
     Example: notesearch figures "intuition about derivatives"
     """
     from .index import NoteIndex
+    from .records import pages_cited
 
     with NoteIndex.open(index_dir) as notes:
         hits = notes.figures(query, k=k, course=course)
@@ -142,7 +143,7 @@ def figures(
         typer.echo("no figures")
     for hit in hits:
         where = f"C{hit.course} " if hit.course else ""
-        cited = f"§ {hit.section}" if hit.section is not None else f"p. {hit.page}"
+        cited = pages_cited(hit.page, hit.page, hit.section, hit.line)
         typer.echo(f"{hit.rank}. {where}{hit.file}, {cited}\n   {hit.path}")
 
 

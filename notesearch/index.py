@@ -48,6 +48,7 @@ class FigureHit:
     path: str  # absolute path of the PNG
     text: str
     section: str | None = None  # in a Markdown note: the heading path ("page" is its number)
+    line: int | None = None  # in a Markdown note: the line its section starts on
 
 
 class NoteIndex:
@@ -173,7 +174,8 @@ class NoteIndex:
                     seen.add(figure["sha256"])
                     out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
                                          hit.course_title, figure["page"], figure["path"],
-                                         texts.get(figure["sha256"], ""), hit.section))
+                                         texts.get(figure["sha256"], ""), hit.section,
+                                         hit.line))
         return out[:k]
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:

@@ -150,7 +150,8 @@ def test_the_cli_cites_a_section_and_its_line(index):
     assert (hit["section"], hit["line"], hit["format"]) == ("Regularization > Dropout", line,
                                                             "markdown")
     figures = cli("figures", "marmalade gradient clipping", "--index", index["dir"], "-k", "1")
-    assert f"{REGULARIZATION}, § Regularization > Slides" in figures.stdout
+    slides = line_of(REGULARIZATION_NOTE, "## Slides")
+    assert f"{REGULARIZATION}, § Regularization > Slides (line {slides})" in figures.stdout
 
 
 def test_the_web_page_shows_the_section_with_the_passage_marked(index):
