@@ -365,8 +365,17 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         doc, path = _page_of(index, doc_id, number)
         passage = _passage_on(index, chunk, doc_id, number)
         answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
-        lines = index.page_lines(doc_id, number)  # a scanned page's OCR lines, if it is one
-        root = _notes_root(index, doc.name)
+        if doc.format == "pdf":
+            lines = index.page_lines(doc_id, number)  # a scanned page's OCR lines, if it is one
+        else:
+            root = _notes_root(index, doc.name)
+
+            def image_url(image: Path) -> str:
+                return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
+
+            with _unreadable(doc):
+                html = index.section_html(doc, path, number, passage.text if passage else "",
+                                          answer, image_url)
 
     def link(to: int) -> str:
         return _url(f"/page/{doc_id}/{to}", q=q, chunk=chunk, course=course, mode=mode)
@@ -381,12 +390,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         "back": _url("/", q=q, course=course, mode=mode),
     }
     if doc.format != "pdf":
-        def image_url(image: Path) -> str:
-            return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
-
-        with _holder(request).use() as index, _unreadable(doc):
-            context["html"] = index.section_html(
-                doc, path, number, passage.text if passage else "", answer, image_url)
+        context["html"] = html
         return TEMPLATES.TemplateResponse(request, "section.html", context)
     boxes, answer_boxes = [], []
     if passage is not None and passage.kind == "figure" and passage.width:
