@@ -1,0 +1,253 @@
+"""Ranking levers tried for issue 15 and dropped, re-run beside today's ranker on the tuning sets.
+
+    python bench/levers.py --notes-index IDX --more-index IDX [--only windows hubs headings tune]
+
+IDX: indexes built with OCR of ../shared/notes and ../shared/more-notes. Each lever changes the
+dense evidence of the candidates both rankers propose (dense top 100 and BM25 top 100 passages,
+captured once per query from the index), then re-ranks them with `rank.rank_pages`, hybrid and
+dense. The tuning sets only: ../shared/eval/dev.jsonl, bench/data/heldout-notes.jsonl and
+heldout-more-notes.jsonl; the held-out set 2 is measured only for a design that is kept.
+
+- windows: a page's dense evidence mixes in the best cosine of its 1- or 3-sentence windows
+  (every window of every page embedded), or takes the larger of the two;
+- hubs: a passage's cosine minus `beta` times its mean cosine with its 10 nearest passages
+  (hubness reduction, as CSLS): summary pages near every topic should stop winning;
+- headings: each passage embedded with the last heading line above it (its section's title);
+- tune: the model adapted to the notes before embedding them, one epoch of in-batch-negatives
+  contrastive training on (a sentence of a passage, the rest of that passage) pairs (the
+  inverse cloze task), then passages and queries embedded with it. Prints its training time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from notesearch import NoteIndex, lexical, rank, store, vectors
+from notesearch.answer import split_sentences
+from notesearch.chunk import is_heading, split_units
+from notesearch.evaluate import _mean, load_queries, score_ranking
+from notesearch.query import Query
+from notesearch.records import Hit
+from notesearch.search import CANDIDATES
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = [("dev", ROOT.parent / "shared" / "eval" / "dev.jsonl", "notes"),
+        ("heldout-notes", ROOT / "bench" / "data" / "heldout-notes.jsonl", "notes"),
+        ("heldout-more-notes", ROOT / "bench" / "data" / "heldout-more-notes.jsonl", "more")]
+LEVERS = ("windows", "hubs", "headings", "tune")
+
+
+@dataclass
+class Captured:
+    """One query's rank inputs, as `Searcher.search` hands them to `rank.rank_pages`."""
+
+    query: dict
+    vector: np.ndarray
+    dense: rank.Scored
+    lexical: rank.Scored
+    places: dict
+    cosine: dict[int, float]
+    page_bm25: dict
+
+
+def capture(index: NoteIndex, path: Path) -> list[Captured]:
+    searcher = index.searcher
+    out = []
+    for labelled in load_queries(path):
+        query = Query.parse(labelled["query"])
+        vector = searcher.embed(query)
+        dense = vectors.search(index.vectors, vector, CANDIDATES, None)
+        lexical_hits = lexical.search(index.db, query, CANDIDATES, None,
+                                      total=index.vectors.ntotal)
+        places = store.passage_places(index.db, {i for i, _ in dense + lexical_hits})
+        pages = {(doc, page) for doc, page, _, _ in places.values()}
+        stored = vectors.reconstruct(index.vectors, list(places))
+        out.append(Captured(labelled, vector, dense, lexical_hits, places,
+                            dict(zip(places, (stored @ vector).tolist(), strict=True)),
+                            lexical.page_scores(index.db, query, pages)))
+    return out
+
+
+def measure(index: NoteIndex, captured: list[Captured], mode: str,
+            cosine_of: Callable[[Captured], dict[int, float]] | None = None) -> dict:
+    """R@1 / R@5 / MRR with each candidate's cosine replaced by `cosine_of` (None: as stored)."""
+    names = {doc.id: doc.name for doc in store.documents(index.db).values()}
+    rows = []
+    for item in captured:
+        cosine = item.cosine if cosine_of is None else cosine_of(item)
+        dense = sorted(((i, cosine[i]) for i, _ in item.dense), key=lambda pair: -pair[1])
+        ranked = rank.rank_pages(dense, item.lexical, item.places, cosine, mode=mode, k=10,
+                                 page_bm25=item.page_bm25)
+        hits = [Hit(0, 0.0, names[p.doc_id], None, "", p.page, p.page_end, "") for p in ranked]
+        rows.append(score_ranking(hits, item.query["relevant"], 10))
+    return _mean(rows)
+
+
+def text_passages(index: NoteIndex) -> list[tuple[int, int, int, str]]:
+    return [(r["id"], r["doc_id"], r["page"], r["text"]) for r in index.db.execute(
+        "SELECT id, doc_id, page, text FROM chunks WHERE kind = 'text' ORDER BY id")]
+
+
+def window_cosines(index: NoteIndex, size: int) -> Callable[[np.ndarray], dict]:
+    """query vector -> (document, page) -> best cosine of the page's `size`-sentence windows."""
+    keys, texts = [], []
+    for row in index.db.execute("SELECT doc_id, number, text FROM pages"):
+        sentences = split_sentences(row["text"] or "")
+        for start in range(max(len(sentences) - size + 1, 1)):
+            window = " ".join(sentences[start:start + size])
+            if len(window.split()) >= 5:
+                keys.append((row["doc_id"], row["number"]))
+                texts.append(window)
+    matrix = np.asarray(index.embedder.encode(texts))
+
+    def best(vector: np.ndarray) -> dict:
+        out: dict = {}
+        for key, value in zip(keys, (matrix @ vector).tolist(), strict=True):
+            out[key] = max(out.get(key, -1.0), value)
+        return out
+    return best
+
+
+def lever_windows(index: NoteIndex) -> dict[str, Callable]:
+    variants = {}
+    for size in (1, 3):
+        best_of = window_cosines(index, size)
+        for mix in (0.3, 0.5, "max"):
+            def cosine_of(item: Captured, best_of=best_of, mix=mix) -> dict[int, float]:
+                best = best_of(item.vector)
+                out = dict(item.cosine)
+                for i, (doc, page, _end, _kind) in item.places.items():
+                    window = best.get((doc, page), out[i])
+                    out[i] = max(out[i], window) if mix == "max" else \
+                        (1 - mix) * out[i] + mix * window
+                return out
+            variants[f"windows of {size}, {mix}"] = cosine_of
+    return variants
+
+
+def lever_hubs(index: NoteIndex) -> dict[str, Callable]:
+    ids = [row[0] for row in text_passages(index)]
+    stored = vectors.reconstruct(index.vectors, ids)
+    similar = stored @ stored.T
+    np.fill_diagonal(similar, -1.0)
+    hubness = dict(zip(ids, np.sort(similar, axis=1)[:, -10:].mean(axis=1).tolist(),
+                       strict=True))
+    return {f"hubs, beta {beta}": (lambda item, beta=beta: {
+        i: c - beta * hubness.get(i, 0.0) for i, c in item.cosine.items()})
+        for beta in (0.25, 0.5)}
+
+
+def reembedded(passages: dict[int, np.ndarray], encode: Callable[[list[str]], np.ndarray] | None
+               ) -> Callable[[Captured], dict[int, float]]:
+    """Cosines from other passage vectors (and, with `encode`, other query vectors)."""
+    def cosine_of(item: Captured) -> dict[int, float]:
+        vector = item.vector if encode is None else encode([item.query["query"]])[0]
+        return {i: float(passages[i] @ vector) if i in passages else c
+                for i, c in item.cosine.items()}
+    return cosine_of
+
+
+def lever_headings(index: NoteIndex) -> dict[str, Callable]:
+    pages: dict[int, list[tuple[int, str]]] = {}
+    for row in index.db.execute("SELECT doc_id, number, text FROM pages ORDER BY doc_id, number"):
+        pages.setdefault(row["doc_id"], []).append((row["number"], row["text"] or ""))
+    ids, texts = [], []
+    for chunk_id, doc, first_page, text in text_passages(index):
+        heading, opening = None, text.split()[:3]
+        for number, page_text in pages[doc]:
+            if number > first_page:
+                break
+            for unit in split_units(page_text):
+                if number == first_page and unit.split()[:3] == opening:
+                    break
+                if is_heading(unit):
+                    heading = unit
+        ids.append(chunk_id)
+        texts.append(f"{heading}. {text}" if heading and heading not in text[:200] else text)
+    matrix = index.embedder.encode(texts)
+    return {"headings": reembedded(dict(zip(ids, matrix, strict=True)), None)}
+
+
+def lever_tune(index: NoteIndex) -> dict[str, Callable]:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from notesearch.embed import model_location
+
+    rows = text_passages(index)
+    variants = {}
+    for rate in (2e-5, 5e-5):
+        chooser = random.Random(0)
+        pairs = []
+        for _id, _doc, _page, text in rows:
+            sentences = [s for s in split_sentences(text) if len(s.split()) >= 6]
+            if len(sentences) >= 3:
+                sentence = chooser.choice(sentences)
+                pairs.append((sentence, text if chooser.random() < 0.1 else
+                              text.replace(sentence, " ")))
+        chooser.shuffle(pairs)
+        model = SentenceTransformer(model_location(index.model_name), device="cpu")
+        optimiser = torch.optim.AdamW(model.parameters(), lr=rate)
+        started = time.perf_counter()
+        model.train()
+        for start in range(0, len(pairs), 32):
+            batch = pairs[start:start + 32]
+            sides = [torch.nn.functional.normalize(model(model.preprocess(list(side)))[
+                "sentence_embedding"], dim=-1) for side in zip(*batch, strict=True)]
+            loss = torch.nn.functional.cross_entropy(20 * sides[0] @ sides[1].T,
+                                                     torch.arange(len(batch)))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        print(f"  tune, rate {rate}: {len(pairs)} pairs trained in "
+              f"{time.perf_counter() - started:.0f} s")
+
+        def encode(texts: list[str], model=model) -> np.ndarray:
+            return model.encode(texts, normalize_embeddings=True)
+        matrix = encode([text for *_, text in rows])
+        variants[f"tune, rate {rate}"] = reembedded(
+            dict(zip([r[0] for r in rows], matrix, strict=True)), encode)
+    return variants
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notes-index", required=True)
+    parser.add_argument("--more-index", required=True)
+    parser.add_argument("--only", nargs="+", choices=LEVERS, default=list(LEVERS))
+    args = parser.parse_args()
+    opened = {"notes": NoteIndex.open(args.notes_index),
+              "more": NoteIndex.open(args.more_index)}
+    captured = {name: capture(opened[corpus], path) for name, path, corpus in SETS}
+    print("| lever | " + " | ".join(f"{name} hybrid | dense" for name, _, _ in SETS) + " |")
+    print("|---|" + "---|---|" * len(SETS))
+
+    def row(label: str, cosine_of: dict[str, Callable | None]) -> None:
+        cells = []
+        for name, _path, corpus in SETS:
+            for mode in ("hybrid", "dense"):
+                m = measure(opened[corpus], captured[name], mode, cosine_of[name])
+                cells.append(f"{m['R@1']:.2f} / {m['R@5']:.2f} / {m['MRR']:.3f}")
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+
+    row("today's ranker", {name: None for name, _, _ in SETS})
+    makers = {"windows": lever_windows, "hubs": lever_hubs, "headings": lever_headings,
+              "tune": lever_tune}
+    for lever in args.only:
+        per_corpus = {corpus: makers[lever](index) for corpus, index in opened.items()}
+        for label in per_corpus["notes"]:
+            row(label, {name: per_corpus[corpus][label] for name, _, corpus in SETS})
+    for index in opened.values():
+        index.close()
+
+
+if __name__ == "__main__":
+    main()
