@@ -1,7 +1,8 @@
 """`notesearch eval`: page-level retrieval metrics on labelled queries, beside baselines.
 
 A hit counts when any page it cites is a labelled page of the same file. Recall@k is the share
-of queries with a relevant page in the top k; nDCG@10 credits each relevant page once.
+of queries with a relevant page in the top k; nDCG@10 credits each relevant page once. The
+`-k` cut-off applies to every metric: nothing ranked below it counts.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def _credited(hit: Hit, relevant: set[tuple[str, int]]) -> set[tuple[str, int]]:
 
 
 def score_ranking(hits: list[Hit], relevant: set[tuple[str, int]], k: int) -> dict[str, float]:
-    first = next((n for n, h in enumerate(hits[:k], start=1) if _credited(h, relevant)), None)
+    """One query's metrics. Only the top `k` hits count, in every metric: with k = 1, R@5 and
+    nDCG@10 see the first hit alone, as a user reading one result would."""
+    hits = hits[:k]
+    first = next((n for n, h in enumerate(hits, start=1) if _credited(h, relevant)), None)
     gained: set[tuple[str, int]] = set()
     dcg = 0.0
     for n, hit in enumerate(hits[:10], start=1):
@@ -94,7 +98,7 @@ def evaluate_file(index, path: Path, k: int = 10, mode: str = "hybrid") -> dict:
             scores = score_ranking(hits, query["relevant"], k)
             by_kind["all"].append(scores)
             by_kind[query["kind"]].append(scores)
-            if label == mode and not scores[f"R@{k}" if k in (1, 5, 10) else "R@10"]:
+            if label == mode and not scores["MRR"]:  # no relevant page in the top k
                 misses.append({"id": query["id"], "query": query["query"]})
         table[label] = {kind: _mean(rows) for kind, rows in sorted(
             by_kind.items(), key=lambda kv: (kv[0] != "all", kv[0]))}

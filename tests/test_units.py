@@ -198,6 +198,9 @@ def test_score_ranking_counts_page_ranges_once():
     scores = score_ranking([hit(1, 1), hit(3, 4), hit(4, 4)], relevant, 10)
     assert scores["R@1"] == 0 and scores["R@5"] == 1 and scores["MRR"] == 0.5
     assert 0 < scores["nDCG@10"] < 1
+    at_one = score_ranking([hit(1, 1), hit(3, 4), hit(4, 4)], relevant, 1)
+    assert at_one == {"R@1": 0, "R@5": 0, "R@10": 0, "MRR": 0, "nDCG@10": 0}, \
+        "with k = 1 nothing below the first hit counts, in any metric"
 
 
 def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
