@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -352,13 +353,15 @@ class Builder:
                 [s for s in scans if keys[s.doc_id, s.number] not in texts], Path(folder)))
             self.report.figures_ocr_pending = len(todo)
             try:
-                for sha, text in read_figures(todo, cache, self.progress, warn=self.warn,
-                                              pages=frozenset(keys.values())):
-                    texts[sha] = text
-                    if sha in images:
-                        self.report.figures_ocr_read += 1
-                    else:
-                        self.report.scans_ocr_read += 1
+                # closing: on Ctrl-C here, the OCR pool stops now, not when garbage is collected
+                with closing(read_figures(todo, cache, self.progress, warn=self.warn,
+                                          pages=frozenset(keys.values()))) as results:
+                    for sha, text in results:
+                        texts[sha] = text
+                        if sha in images:
+                            self.report.figures_ocr_read += 1
+                        else:
+                            self.report.scans_ocr_read += 1
             finally:
                 cache.close()
         temp, db = self._begin()

@@ -10,7 +10,8 @@ to the same results. numpy, ONNX Runtime and PyTorch load inside the commands th
 
 Exit codes: 0 done; 1 an error the message explains (bad input, no index, ...); 2 a usage
 error (unknown option, value out of range); 3 `index` finished but skipped some files;
-130 interrupted.
+130 interrupted; 141 whatever read the output stopped reading (`| head`), quietly, as a
+tool killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from .errors import NotesearchError
 EXIT_ERROR = 1
 EXIT_SKIPPED = 3
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
 MODES = ("hybrid", "dense", "lexical")
 COURSES = range(1, 6)
+# A build commits its text before it reads figures, and caches each figure's text as it is read.
+INTERRUPTED = ("Interrupted; the index is unharmed and keeps every step that finished (run "
+               "the same command again to finish a build).")
 
 
 def __getattr__(name: str):
@@ -49,11 +54,16 @@ def main() -> None:
             return
         try:
             run_search(**search)
+        except BrokenPipeError:
+            raise
         except (NotesearchError, OSError) as exc:
             print_error(user_message(exc))
             sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        drop_output()
+        sys.exit(EXIT_PIPE_CLOSED)
     except KeyboardInterrupt:
-        print_error("Interrupted; the index is as it was before this command.", prefix="")
+        print_error(INTERRUPTED, prefix="")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug in notesearch: one line here, the traceback on request
         if os.environ.get("NOTESEARCH_DEBUG"):
@@ -61,6 +71,13 @@ def main() -> None:
         print_error(f"unexpected {type(exc).__name__}: {exc}. This is a bug in notesearch; run "
                     "again with NOTESEARCH_DEBUG=1 to see the traceback, and please report it")
         sys.exit(EXIT_ERROR)
+
+
+def drop_output() -> None:
+    """Send what is left of stdout nowhere: its reader is gone (`notesearch ... | head -1`), and
+    Python's flush at exit would otherwise fail again, with a message, after ours."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def print_error(message: str, prefix: str = "Error: ") -> None:

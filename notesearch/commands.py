@@ -16,7 +16,18 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from .cli import EXIT_ERROR, EXIT_SKIPPED, MODES, print_error, run_search, user_message
+from .cli import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
+    EXIT_SKIPPED,
+    INTERRUPTED,
+    MODES,
+    drop_output,
+    print_error,
+    run_search,
+    user_message,
+)
 from .errors import NotesearchError
 
 
@@ -26,9 +37,15 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the output's reader stopped reading: not an error to report
+            drop_output()
+            raise typer.Exit(EXIT_PIPE_CLOSED) from None
         except (NotesearchError, OSError) as exc:
             print_error(user_message(exc))
             raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:  # Typer would exit 130 without a word
+            print_error(INTERRUPTED, prefix="")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 app = typer.Typer(
@@ -36,7 +53,7 @@ app = typer.Typer(
     help="Search your PDF and Markdown study notes offline; every answer is cited by course "
     "and page (or section).",
     epilog="Exit codes: 0 done, 1 error (the message says what to do), 2 usage error, "
-    "3 index finished but skipped files, 130 interrupted.",
+    "3 index finished but skipped files, 130 interrupted, 141 output pipe closed.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     # Plain help and usage errors: Rich's panels (rich + markdown-it imports) tripled the CPU
     # of `notesearch --help`, ~0.23 s against ~0.11 s.

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -53,7 +54,14 @@ def single_thread_engine():
 
 
 def _worker_init() -> None:
+    """Load the engine; leave Ctrl-C to the build process.
+
+    A terminal's Ctrl-C reaches every process of the group: a worker would turn it into a
+    KeyboardInterrupt result for its image and take the next one, while the build process
+    stops the pool, waiting only for the images being read (`_run_pool`).
+    """
     global _engine
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _engine = single_thread_engine()
 
 
@@ -251,9 +259,9 @@ def _read_all(images: dict[str, Path], workers: int, warn: Callable[[str], None]
     """(sha256, text or None, why) for every image, however many workers die.
 
     A dead worker breaks its whole pool, and which image it held is unknown; but a pool hands
-    out images in order, at most 2 x workers + 1 at a time, so it was one of the first that
-    many unfinished. Those are read again one at a time, the rest by a fresh shared pool: the
-    image that kills its worker is the only one lost.
+    out images in order, one per worker at a time (`_run_pool`), so it was one of the first
+    `workers` unfinished. Those are read again one at a time, the rest by a fresh shared pool:
+    the image that kills its worker is the only one lost.
     """
     queue = list(images.items())
     while queue:
@@ -264,7 +272,7 @@ def _read_all(images: dict[str, Path], workers: int, warn: Callable[[str], None]
         left = [(sha, path) for sha, path in queue if sha not in finished]
         if left:
             warn(f"an OCR worker died; retrying the {len(left)} figures it left unread")
-        suspects, queue = left[:2 * workers + 1], left[2 * workers + 1:]
+        suspects, queue = left[:workers], left[workers:]
         yield from _one_at_a_time(suspects, pages)
 
 
@@ -286,20 +294,30 @@ def _one_at_a_time(images: list[tuple[str, Path]], pages: frozenset[str]
 
 def _run_pool(todo: dict[str, Path], workers: int, pages: frozenset[str]
               ) -> Iterator[tuple[str, str | None, str]]:
-    """Results of one pool over these images; those lost with a dead worker are not yielded."""
+    """Results of one pool over these images; those lost with a dead worker are not yielded.
+
+    Each worker holds one image at a time (the next is sent when one finishes), so that on
+    Ctrl-C, or when the caller stops reading, leaving the pool waits for those images only,
+    not for a queue of them.
+    """
+    queue = iter(todo.items())
     with ocr_pool(min(workers, len(todo))) as pool:
-        futures: dict[Future, str] = {}
-        try:
-            for sha, path in todo.items():
-                futures[pool.submit(_read, sha, str(path), sha in pages)] = sha
-        except BrokenProcessPool:  # a worker died while the rest were being submitted
-            pass
-        try:
-            for future in as_completed(futures):
+        running: dict[Future, str] = {}
+        broken = False
+        while True:
+            while not broken and len(running) < workers and (item := next(queue, None)):
+                sha, path = item
+                try:
+                    running[pool.submit(_read, sha, str(path), sha in pages)] = sha
+                except BrokenProcessPool:  # a worker died since the last image finished
+                    broken = True
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                sha = running.pop(future)
                 error = future.exception()
                 if isinstance(error, BrokenProcessPool):
-                    continue
-                yield future.result() if error is None else (futures[future], None, repr(error))
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                    broken = True
+                else:
+                    yield future.result() if error is None else (sha, None, repr(error))

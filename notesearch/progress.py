@@ -62,8 +62,9 @@ class _Lines(_Silent):
         if self.spoken:
             self._say(f", done in {time.monotonic() - self.started:.0f} s")
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        if failed is None:  # an error or Ctrl-C says its own line: no "done" before it
+            self.close()
 
     def _say(self, tail: str) -> None:
         print(f"notesearch: {self.label} {self.done}/{self.total} {self.unit}{tail}",

@@ -10,7 +10,16 @@ from .courses import course_label
 from .records import Hit, pages_cited
 from .snippet import shown
 
-console = Console(highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich would exit 1 here; the CLI ends a closed pipe like every other command
+        (`cli.EXIT_PIPE_CLOSED`)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = _Console(highlight=False, soft_wrap=True)
 
 
 def citation(hit: Hit) -> str:

@@ -213,3 +213,19 @@ def test_an_older_index_refuses_queries_until_a_build_upgrades_it(index_copy, no
     assert not (report.added or report.updated or report.removed)
     with NoteIndex.open(index_copy) as notes:
         assert [h.chunk_id for h in notes.search("max pooling", k=5)] == before
+
+
+@pytest.mark.parametrize("args", [["search", "weights random", "-k", "10"],
+                                  ["search", "weights random", "--json"],
+                                  ["status"], ["figures", "derivatives"]])
+def test_output_into_a_closed_pipe_ends_quietly(built_index, args):
+    """`notesearch ... | head -1`: the reader leaving is no error (it was exit 1, or a
+    "Broken pipe" line): exit 141 like a tool killed by SIGPIPE, nothing on stderr."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-m", "notesearch", *args, "--index",
+                              str(built_index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # the reader is gone before the first line is written
+    stderr = child.stderr.read().decode()
+    assert (child.wait(timeout=60), stderr) == (141, "")

@@ -1,5 +1,7 @@
 """Crash safety: a build killed with SIGKILL at any point leaves the previous index answering with
 its previous results, and the next build completes normally (no stale lock, no temp folder).
+Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops a build within
+moments, says so in one line, and keeps what was finished.
 
 Run with `-s` to see where each kill landed.
 """
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, seeded_index
+from conftest import make_pdf, seeded_index, text_image
 
 from notesearch import NoteIndex, layout
+from notesearch.cli import INTERRUPTED
 
 KILLS = 8
 SEED = 6
@@ -144,3 +147,85 @@ def test_a_dead_builders_leftovers_are_cleaned_by_the_next_build(tmp_path, onnx_
     assert report.added == ["extra.pdf"]
     assert not list(index.glob(".tmp-*")) and not (index / "CURRENT.part").exists()
     assert (index / ".lock").read_text() == str(os.getpid())
+
+
+def ctrl_c(command: list[str], ready, timeout: float = 180) -> tuple[subprocess.CompletedProcess,
+                                                                      float]:
+    """Run `command` in its own process group; once `ready()` is true, send SIGINT to the whole
+    group (what a terminal's Ctrl-C does). Returns the finished process and how many seconds it
+    took to exit after the signal; fails if any process of the group outlives it."""
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert child.poll() is None, f"finished before the signal: {child.communicate()}"
+        assert time.monotonic() < deadline, "never got ready"
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)
+    sent = time.monotonic()
+    stdout, stderr = child.communicate(timeout=60)
+    took = time.monotonic() - sent
+    for _ in range(50):  # no OCR worker left behind (multiprocessing's resource tracker
+        try:             # exits on its own just after the build)
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("processes of the build outlived it: " + subprocess.run(
+            ["ps", "-o", "pid,args", "-g", str(child.pid)], capture_output=True,
+            text=True).stdout)
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr), took
+
+
+def cached_figures(index: Path) -> int:
+    import sqlite3
+
+    cache = layout.IndexDir(index).ocr_cache
+    if not cache.exists():  # connecting would create it
+        return 0
+    with sqlite3.connect(f"file:{cache}?mode=ro", uri=True) as db:
+        try:
+            return db.execute("SELECT count(*) FROM ocr").fetchone()[0]
+        except sqlite3.OperationalError:  # the table is not there yet
+            return 0
+
+
+def test_ctrl_c_while_figures_are_read_stops_now_and_keeps_what_was_read(tmp_path, onnx_models):
+    """Without it, the OCR workers read every figure queued to them (a minute on real notes)
+    before the build exited, and Typer exited 130 without a word."""
+    slides = [text_image(tmp_path / f"slide-{n}.png", [f"Slide {n}: momentum term {n * 7}",
+                                                       f"learning rate decay {n * 3}"])
+              for n in range(40)]
+    notes = tmp_path / "notes"
+    make_pdf(notes / "slides.pdf", [f"Lecture page {n}." for n in range(40)],
+             images=dict(enumerate(slides)))
+    index = seeded_index(onnx_models, tmp_path / "index")
+    command = [sys.executable, "-m", "notesearch", "index", str(notes), "--index", str(index)]
+
+    done, took = ctrl_c(command, lambda: cached_figures(index) >= 2)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == INTERRUPTED
+    assert "Traceback" not in done.stderr and "done in" not in done.stderr
+    assert took < 5, f"took {took:.1f} s to stop after Ctrl-C"
+    read = cached_figures(index)
+    assert 2 <= read < 30, "it stopped early, and every figure read was kept"
+    with NoteIndex.open(index) as notes_index:  # the text phase had committed
+        assert notes_index.search("Lecture page", k=1)
+
+    report = NoteIndex.build(notes, index, progress=False)
+    assert report.figures_ocr_read == 40 - read, "the next build reads only the rest"
+
+
+def test_ctrl_c_while_text_is_read_leaves_the_index_as_it_was(tmp_path, onnx_models):
+    notes = make_notes(tmp_path / "notes")
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, ocr=False)
+    expected = results(index)
+
+    done, _ = ctrl_c(build_command(notes, index), lambda: bool(list(index.glob(".tmp-*"))))
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == INTERRUPTED
+    assert "Traceback" not in done.stderr
+    assert results(index) == expected
+    assert not list(index.glob(".tmp-*"))
