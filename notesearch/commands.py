@@ -158,10 +158,13 @@ def figures(
         return
     if not hits:
         typer.echo("no figures")
+    elif not any(hit.confident for hit in hits):
+        typer.echo("No confident match in your notes; closest figures:")
     for hit in hits:
         where = f"C{hit.course} " if hit.course else ""
         cited = pages_cited(hit.page, hit.page, hit.section, hit.line)
-        typer.echo(f"{hit.rank}. {where}{hit.file}, {cited}\n   {hit.path}")
+        weak = "" if hit.confident else " (weak)"
+        typer.echo(f"{hit.rank}. {where}{hit.file}, {cited}{weak}\n   {hit.path}")
 
 
 @app.command()

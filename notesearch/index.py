@@ -23,7 +23,7 @@ from .courses import COURSES, course_label
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
 from .models import Queries, find_export, query_embedder
-from .query import Query
+from .query import Query, terms
 from .records import Hit, StoredDocument, StoredPassage
 from .search import Searcher
 
@@ -49,6 +49,7 @@ class FigureHit:
     text: str
     section: str | None = None  # in a Markdown note: the heading path ("page" is its number)
     line: int | None = None  # in a Markdown note: the line its section starts on
+    confident: bool = True  # False: the notes hold no confident answer (see Hit.confident)
 
 
 class NoteIndex:
@@ -165,17 +166,22 @@ class NoteIndex:
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose text best answers `query`, for opening the slide itself."""
         _check_query(query, k, "hybrid")
+        wanted = set(Query.parse(query).terms)
         out: list[FigureHit] = []
         seen: set[str] = set()
         for hit in self.search(query, k=max(k * 4, 20), course=course):
             texts = store.figure_texts(self.db, hit.doc_id, hit.page, hit.page_end)
-            for figure in hit.figures:  # a figure's file is named by its hash
+            # the figures of a hit's pages in page order, but those printing more of the
+            # query's words first: of a page's three slides, the one that says it
+            shown = sorted(hit.figures, key=lambda f: -len(
+                wanted.intersection(terms(texts.get(f["sha256"], "")))))
+            for figure in shown:  # a figure's file is named by its hash
                 if figure["sha256"] not in seen:
                     seen.add(figure["sha256"])
                     out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
                                          hit.course_title, figure["page"], figure["path"],
                                          texts.get(figure["sha256"], ""), hit.section,
-                                         hit.line))
+                                         hit.line, hit.confident))
         return out[:k]
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_pdf, seeded_index, text_image
+from fpdf import FPDF
 from typer.testing import CliRunner
 
 from notesearch import NoteIndex
@@ -116,3 +117,34 @@ def test_figures_left_without_ocr_are_read_by_the_next_build(slide_notes, tmp_pa
         assert notes.status()["figures_ocr_pending"] == 0
         assert notes.search(QUERY, k=1)[0].kind == "figure"
         assert notes.search("optimisers and learning rates", k=1)[0].page == 1
+
+
+def test_figures_says_when_the_notes_hold_no_match(ocr_index):
+    with NoteIndex.open(ocr_index[0]) as notes:
+        assert notes.figures(QUERY, k=1)[0].confident
+        weak = notes.figures("xyzzyplugh frobnicate", k=3)
+    assert weak and not any(figure.confident for figure in weak)
+    text = CliRunner().invoke(app, ["figures", "xyzzyplugh frobnicate", "--index",
+                                    str(ocr_index[0])]).stdout
+    assert text.startswith("No confident match in your notes; closest figures:\n")
+    assert "lecture.pdf, p. 2 (weak)" in text
+
+
+def test_of_a_pages_slides_the_one_printing_the_query_comes_first(tmp_path, onnx_models):
+    first = text_image(tmp_path / "first.png", ["Gradient descent overview", "step by step"])
+    second = text_image(tmp_path / "second.png", ["Marmalade regularisation", "penalty term"])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    pdf = FPDF()  # both slides on page 1, the one printing the query second
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 6, "Two slides on this page.")
+    pdf.image(str(first), x=10, y=40, w=180)
+    pdf.image(str(second), x=10, y=150, w=180)
+    pdf.output(str(notes / "slides.pdf"))
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, progress=False)
+    with NoteIndex.open(index) as notes_index:
+        shown = notes_index.figures("marmalade regularisation penalty", k=2)
+    assert [f.page for f in shown] == [1, 1]
+    assert "Marmalade" in shown[0].text and "Gradient" in shown[1].text
