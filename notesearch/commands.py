@@ -80,6 +80,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output o
 @app.command()
 def index(
     notes_dir: Annotated[Path, typer.Argument(
+        metavar="NOTES_DIR",
         help="Folder of notes: PDF and Markdown files (searched recursively).")],
     index_dir: IndexDir = Path("index"),
     model: ModelOpt = None,
@@ -120,7 +121,8 @@ def _print_report(report, json_out: bool) -> None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What you are looking for, in your own words.")],
+    query: Annotated[str, typer.Argument(
+        metavar="QUERY", help="What you are looking for, in your own words.")],
     k: TopK = 5,
     course: Course = None,
     mode: ModeOpt = Mode.hybrid,
@@ -138,7 +140,8 @@ def search(
 
 @app.command()
 def figures(
-    query: Annotated[str, typer.Argument(help="Words printed on the slide you want.")],
+    query: Annotated[str, typer.Argument(
+        metavar="QUERY", help="Words printed on the slide you want.")],
     k: TopK = 5,
     course: Course = None,
     index_dir: IndexDir = Path("index"),
@@ -184,7 +187,8 @@ def status(index_dir: IndexDir = Path("index"), json_out: JsonFlag = False) -> N
 
 @app.command(name="eval")
 def evaluate(
-    queries: Annotated[Path, typer.Argument(help="Labelled queries, one JSON object a line.")],
+    queries: Annotated[Path, typer.Argument(
+        metavar="QUERIES", help="Labelled queries, one JSON object a line.")],
     k: Annotated[int, typer.Option("-k", min=1, help="Cut-off for the ranked lists.")] = 10,
     mode: ModeOpt = Mode.hybrid,
     index_dir: IndexDir = Path("index"),

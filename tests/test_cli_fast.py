@@ -111,3 +111,13 @@ def test_one_query_model_ranks_as_the_prepacked_one(built_index, dev_queries):
         for query in queries:
             assert ([(h.file, h.page) for h in server.search(query, k=10)]
                     == [(h.file, h.page) for h in once.search(query, k=10)]), query
+
+
+@pytest.mark.parametrize("command", ["index", "search", "figures", "eval"])
+def test_help_names_each_argument_as_its_text_does(command):
+    """The usage line named arguments by their Python names (`{notes_dir}`) while the help
+    text says NOTES_DIR."""
+    usage = CliRunner().invoke(app, [command, "--help"], prog_name="notesearch").stdout
+    usage = usage.splitlines()[0]
+    argument = {"index": "NOTES_DIR", "eval": "QUERIES"}.get(command, "QUERY")
+    assert usage == f"Usage: notesearch {command} [OPTIONS] {{{argument}}}"
