@@ -55,6 +55,7 @@ class Captured:
     places: dict
     cosine: dict[int, float]
     page_bm25: dict
+    coverage: float
 
 
 def capture(index: NoteIndex, path: Path) -> list[Captured]:
@@ -71,7 +72,8 @@ def capture(index: NoteIndex, path: Path) -> list[Captured]:
         stored = vectors.reconstruct(index.vectors, list(places))
         out.append(Captured(labelled, vector, dense, lexical_hits, places,
                             dict(zip(places, (stored @ vector).tolist(), strict=True)),
-                            lexical.page_scores(index.db, query, pages)))
+                            lexical.page_scores(index.db, query, pages),
+                            lexical.coverage(index.db, query, index.vectors.ntotal)))
     return out
 
 
@@ -84,7 +86,7 @@ def measure(index: NoteIndex, captured: list[Captured], mode: str,
         cosine = item.cosine if cosine_of is None else cosine_of(item)
         dense = sorted(((i, cosine[i]) for i, _ in item.dense), key=lambda pair: -pair[1])
         ranked = rank.rank_pages(dense, item.lexical, item.places, cosine, mode=mode, k=10,
-                                 page_bm25=item.page_bm25)
+                                 page_bm25=item.page_bm25, coverage=item.coverage)
         hits = [Hit(0, 0.0, names[p.doc_id], None, "", p.page, p.page_end, "") for p in ranked]
         rows.append(score_ranking(hits, item.query["relevant"], 10))
     return _mean(rows)

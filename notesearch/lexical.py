@@ -5,6 +5,7 @@ The user's words reach FTS5 only as quoted terms (`Query.match`), never as synta
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable
 
@@ -25,6 +26,20 @@ def selective(db: sqlite3.Connection, words: tuple[str, ...], total: int) -> tup
     kept = tuple(w for w, count in zip(words, counts, strict=True)
                  if count <= COMMON_SHARE * total)
     return kept or words
+
+
+def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
+    """The share of the query the notes hold: its words' IDF, summed over those found in some
+    passage, over the sum for all its words. A word no passage holds counts as rarer than
+    any that one does (a document count of 0.5), so a question in a learner's own words,
+    half of them absent from the notes, covers well under half.
+
+    Lexical evidence can only rest on the words found; `rank.rank_pages` weighs it by this.
+    """
+    counts = store.passages_holding(db, query.terms)
+    idf = [math.log(1 + max(total, 1) / (count or 0.5)) for count in counts]
+    found = sum(weight for weight, count in zip(idf, counts, strict=True) if count)
+    return found / sum(idf) if idf else 1.0
 
 
 def search(db: sqlite3.Connection, query: Query, limit: int, doc_ids: set[int] | None = None,

@@ -22,8 +22,11 @@ Scored = list[tuple[int, float]]  # (passage id, score), best first
 MODES = ("hybrid", "dense", "lexical")  # what a user may choose
 Key = TypeVar("Key")
 
-# Dense and lexical evidence weigh the same. Lexical-heavy weights (0.3 dense) won on the dev
-# queries but lost on held-out ones (bench/data), where learners' own words miss the notes' terms.
+# Dense and lexical evidence weigh the same when the notes hold every word of the query.
+# Lexical-heavy weights (0.3 dense) won on the dev queries but lost on held-out ones
+# (bench/data), where learners' own words miss the notes' terms. Lexical's weight then shrinks
+# with the share of the query the notes hold (`lexical.coverage`): BM25 rests on the words
+# found, often the generic ones, while the embedding reads the whole question.
 DENSE_WEIGHT = 0.5
 # A page is a confident answer when one of its passages has at least this cosine with the query.
 # Calibrated on all-MiniLM-L6-v2 over the course notes: off-topic questions top out near 0.30,
@@ -53,7 +56,8 @@ class PageScore:
 
 def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int, str]],
                cosine: dict[int, float], mode: str, k: int,
-               page_bm25: dict[tuple[int, int], float] | None = None) -> list[PageScore]:
+               page_bm25: dict[tuple[int, int], float] | None = None,
+               coverage: float = 1.0) -> list[PageScore]:
     """Merge both rankers' passages into the k best pages.
 
     In hybrid mode, a figure's OCR text counts as lexical evidence only: slide text read by OCR
@@ -69,7 +73,10 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         k: how many pages to return.
         page_bm25: (document id, page) -> BM25 of the whole page, for hybrid mode (None: no
             page evidence).
+        coverage: the share of the query the notes hold (`lexical.coverage`), 0 to 1; in
+            hybrid mode lexical evidence weighs (1 - DENSE_WEIGHT) x coverage.
     """
+    dense_weight = 1 - (1 - DENSE_WEIGHT) * coverage
     if mode == "dense":
         fused = dict(dense)
     elif mode == "lexical":
@@ -77,7 +84,7 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
     elif mode == "rrf":
         fused = _rrf(dense, lexical)
     else:
-        fused = _zfuse(dense, lexical, where, cosine)
+        fused = _zfuse(dense, lexical, where, cosine, dense_weight)
     best: dict[tuple[int, int], PageScore] = {}
     for chunk_id, score in fused.items():
         doc_id, page, page_end, _kind = where[chunk_id]
@@ -93,7 +100,7 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
     if mode == "hybrid":
         dense_z, lexical_z = _page_evidence(dense, lexical, where, cosine, page_bm25)
         for key, page in best.items():
-            page.score = DENSE_WEIGHT * dense_z.get(key, 0.0) + (1 - DENSE_WEIGHT) * lexical_z[key]
+            page.score = dense_weight * dense_z.get(key, 0.0) + (1 - dense_weight) * lexical_z[key]
         near = _near_top(dense_z, lexical_z)
     out = _keep_in_top(_distinct(sorted(best.values(), key=lambda p: -p.score)), near)[:k]
     for page in out:
@@ -139,7 +146,7 @@ def _keep_in_top(ranked: list[PageScore], near: set[tuple[int, int]]) -> list[Pa
 
 
 def _zfuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int, str]],
-           cosine: dict[int, float]) -> dict[int, float]:
+           cosine: dict[int, float], dense_weight: float) -> dict[int, float]:
     """Weighted sum of z-scores over the pooled candidates of both rankers: in hybrid mode it
     picks the passage that stands for each page.
 
@@ -152,7 +159,7 @@ def _zfuse(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, int,
     text = [i for i in pool if where[i][3] == "text"]
     dense_z = _zscores([(i, cosine.get(i, 0.0)) for i in text])
     lexical_z = _zscores([(i, bm25.get(i, 0.0)) for i in pool])
-    return {i: DENSE_WEIGHT * dense_z.get(i, 0.0) + (1 - DENSE_WEIGHT) * lexical_z[i]
+    return {i: dense_weight * dense_z.get(i, 0.0) + (1 - dense_weight) * lexical_z[i]
             for i in pool}
 
 

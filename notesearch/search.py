@@ -51,14 +51,16 @@ class Searcher:
                                           total=self.vectors.ntotal)
         candidates = {i for i, _ in dense} | {i for i, _ in lexical_hits}
         places = store.passage_places(self.db, candidates)
-        page_bm25 = None
-        if mode == "hybrid" and self.vectors.ntotal <= lexical.LARGE_INDEX:
-            # Above LARGE_INDEX a second full BM25 pass costs more than its evidence is worth.
-            pages = {(doc, page) for doc, page, _, _ in places.values()}
-            page_bm25 = lexical.page_scores(self.db, query, pages)
+        page_bm25, coverage = None, 1.0
+        if mode == "hybrid":
+            coverage = lexical.coverage(self.db, query, self.vectors.ntotal)
+            if self.vectors.ntotal <= lexical.LARGE_INDEX:
+                # Above it a second full BM25 pass costs more than its evidence is worth.
+                pages = {(doc, page) for doc, page, _, _ in places.values()}
+                page_bm25 = lexical.page_scores(self.db, query, pages)
         ranked = rank.rank_pages(dense, lexical_hits, places,
                                  self._cosines(query_vector, list(places)), mode=mode, k=k,
-                                 page_bm25=page_bm25)
+                                 page_bm25=page_bm25, coverage=coverage)
         shown = store.passages(self.db, [scored.chunk_id for scored in ranked])
         chosen = [shown[scored.chunk_id] for scored in ranked]
         answers = self.answers(query, chosen, query_vector)

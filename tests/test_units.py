@@ -222,6 +222,33 @@ def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
     assert [i for i, _ in lexical.search(db, query, 5, total=40)] == [1]
 
 
+def test_lexical_evidence_weighs_by_the_share_of_the_query_the_notes_hold(tmp_path):
+    import sqlite3
+
+    from notesearch import lexical, store
+
+    db = sqlite3.connect(tmp_path / "x.db")
+    store.migrate(db)
+    rows = [("learning rates and dropout" if n == 0 else f"learning curves {n}",)
+            for n in range(40)]
+    db.executemany("INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, "
+                   "vector) VALUES (1, 1, 1, 'text', '', ?, '', x'')", rows)
+    assert lexical.coverage(db, Query.parse("dropout learning"), 40) == 1.0
+    # "zebra" is in no passage: rarer than "dropout", so it outweighs the common "learning"
+    half = lexical.coverage(db, Query.parse("learning zebra"), 40)
+    assert 0 < half < 0.5
+    assert lexical.coverage(db, Query.parse("zebra"), 40) == 0.0
+
+    # pages 1 and 2: dense prefers page 1, BM25 (on the words found) page 2
+    where = {1: (1, 1, 1, "text"), 2: (1, 2, 2, "text"), 3: (1, 3, 3, "text")}
+    dense = [(1, 0.6), (2, 0.4), (3, 0.1)]
+    bm25 = [(2, 9.0), (1, 1.0)]
+    def top(coverage: float) -> int:
+        return rank_pages(dense, bm25, where, dict(dense), "hybrid", k=1,
+                          coverage=coverage)[0].page
+    assert top(1.0) == 2 and top(0.2) == 1
+
+
 def _doc_with_a_slide(db) -> int:
     from notesearch import store
     from notesearch.records import Chunk
