@@ -54,6 +54,7 @@ def main() -> None:
             return
         try:
             run_search(**search)
+            sys.stdout.flush()  # a closed pipe must fail here, not in Python's flush at exit
         except BrokenPipeError:
             raise
         except (NotesearchError, OSError) as exc:

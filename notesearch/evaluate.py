@@ -62,7 +62,7 @@ def score_ranking(hits: list[Hit], relevant: set[tuple[str, int]], k: int) -> di
         if new:
             dcg += 1 / math.log2(n + 1)
             gained |= new
-    ideal = sum(1 / math.log2(n + 1) for n in range(1, min(len(relevant), 10) + 1))
+    ideal = sum(1 / math.log2(n + 1) for n in range(1, min(len(relevant), k, 10) + 1))
     return {
         "R@1": float(first is not None and first <= 1),
         "R@5": float(first is not None and first <= 5),

@@ -165,8 +165,7 @@ class NoteIndex:
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose text best answers `query`, for opening the slide itself."""
-        _check_query(query, k, "hybrid")
-        wanted = set(Query.parse(query).terms)
+        wanted = set(_check_query(query, k, "hybrid").terms)
         out: list[FigureHit] = []
         seen: set[str] = set()
         for hit in self.search(query, k=max(k * 4, 20), course=course):

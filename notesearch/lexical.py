@@ -35,6 +35,8 @@ def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
     half of them absent from the notes, covers well under half.
 
     Lexical evidence can only rest on the words found; `rank.rank_pages` weighs it by this.
+    Counted over the whole index, with a course filter too: the words a learner uses are as
+    foreign to the notes either way.
     """
     counts = store.passages_holding(db, query.terms)
     idf = [math.log(1 + max(total, 1) / (count or 0.5)) for count in counts]

@@ -58,7 +58,8 @@ def _worker_init() -> None:
 
     A terminal's Ctrl-C reaches every process of the group: a worker would turn it into a
     KeyboardInterrupt result for its image and take the next one, while the build process
-    stops the pool, waiting only for the images being read (`_run_pool`).
+    stops the pool, waiting only for the images being read (`_run_pool`; their text is not
+    kept: the next build reads them again).
     """
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -136,7 +136,8 @@ def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | No
     removed.
 
     Runs until `stop_event` is set or Ctrl-C; Ctrl-C is how a user ends a watch, so it returns
-    normally (a build it interrupts leaves the index as it was: commits are atomic). The first
+    normally (a build it interrupts leaves the index whole, with the steps it finished:
+    commits are atomic). The first
     check brings the index up to date, so changes made just before watching are not lost.
     """
     import watchfiles

@@ -509,12 +509,16 @@ def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
     os.environ[SERVE_ANY_HOST] = "" if local else "1"
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
                             log_level="warning", access_log=False)
-    if workers > 1:
-        from uvicorn.supervisors import Multiprocess
+    try:
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a user stops the server; uvicorn, shut down cleanly, re-raises it
+
 
 
 def worker_app() -> FastAPI:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import seeded_index
+from conftest import make_pdf, seeded_index
 from test_web import C1, make_notes
 
 from notesearch import NoteIndex
@@ -39,14 +39,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(index: Path, timeout: float = 60.0) -> Server:
-    """`notesearch serve` in its own process, returned once it answers HTTP."""
+def start_server(index: Path, timeout: float = 60.0, workers: int | None = None) -> Server:
+    """`notesearch serve` in its own process, returned once it answers HTTP; with `workers`,
+    `web.serve` run with that many worker processes instead (the CLI uses one per core)."""
     import httpx
 
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "notesearch", "serve", "--index", str(index), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = [sys.executable, "-m", "notesearch", "serve", "--index", str(index), "--port",
+               str(port)]
+    if workers is not None:
+        command = [sys.executable, "-c", "import sys; from notesearch.web import serve; "
+                   f"serve(sys.argv[1], port={port}, workers={workers})", str(index)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     try:
@@ -161,6 +166,19 @@ def page_image_loaded(driver) -> bool:
 
 def test_serve_prints_its_local_url(server):
     assert server.url in server.banner
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_the_server_as_asked(tmp_path, onnx_models, workers):
+    """Ctrl-C is how `serve` is stopped: exit 0, no traceback or "Interrupted" line. With one
+    worker (a one-core machine), uvicorn raises the signal again after its clean shutdown."""
+    make_pdf(tmp_path / "notes" / "a.pdf", ["Dropout drops units at random while training."])
+    NoteIndex.build(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), ocr=False)
+    running = start_server(tmp_path / "index", workers=workers)
+    os.killpg(running.process.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+    assert running.process.wait(20) == 0
+    assert running.process.stderr.read() == ""
+    stop_server(running.process)
 
 
 @pytest.mark.browser

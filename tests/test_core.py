@@ -217,15 +217,20 @@ def test_an_older_index_refuses_queries_until_a_build_upgrades_it(index_copy, no
 
 @pytest.mark.parametrize("args", [["search", "weights random", "-k", "10"],
                                   ["search", "weights random", "--json"],
+                                  ["search", "weights random", "-k", "1", "--json"],
                                   ["status"], ["figures", "derivatives"]])
 def test_output_into_a_closed_pipe_ends_quietly(built_index, args):
     """`notesearch ... | head -1`: the reader leaving is no error (it was exit 1, or a
     "Broken pipe" line): exit 141 like a tool killed by SIGPIPE, nothing on stderr."""
+    import os
     import subprocess
     import sys
 
+    # buffered, as in a terminal session: small output then fails only at Python's exit flush
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     child = subprocess.Popen([sys.executable, "-m", "notesearch", *args, "--index",
-                              str(built_index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              str(built_index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
     child.stdout.close()  # the reader is gone before the first line is written
     stderr = child.stderr.read().decode()
     assert (child.wait(timeout=60), stderr) == (141, "")

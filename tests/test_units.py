@@ -201,6 +201,8 @@ def test_score_ranking_counts_page_ranges_once():
     at_one = score_ranking([hit(1, 1), hit(3, 4), hit(4, 4)], relevant, 1)
     assert at_one == {"R@1": 0, "R@5": 0, "R@10": 0, "MRR": 0, "nDCG@10": 0}, \
         "with k = 1 nothing below the first hit counts, in any metric"
+    assert score_ranking([hit(3, 3), hit(4, 4)], relevant, 1)["nDCG@10"] == 1.0, \
+        "a relevant first hit is all k = 1 can ask"
 
 
 def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
