@@ -1,6 +1,7 @@
 """Ranking levers tried for issue 15 and dropped, re-run beside today's ranker on the tuning sets.
 
-    python bench/levers.py --notes-index IDX --more-index IDX [--only windows hubs headings tune]
+    python bench/levers.py --notes-index IDX --more-index IDX
+                           [--only windows hubs headings tune prf]
 
 IDX: indexes built with OCR of ../shared/notes and ../shared/more-notes. Each lever changes the
 dense evidence of the candidates both rankers propose (dense top 100 and BM25 top 100 passages,
@@ -15,7 +16,10 @@ heldout-more-notes.jsonl; the held-out set 2 is measured only for a design that 
 - headings: each passage embedded with the last heading line above it (its section's title);
 - tune: the model adapted to the notes before embedding them, one epoch of in-batch-negatives
   contrastive training on (a sentence of a passage, the rest of that passage) pairs (the
-  inverse cloze task), then passages and queries embedded with it. Prints its training time.
+  inverse cloze task), then passages and queries embedded with it. Prints its training time;
+- prf: pseudo-relevance feedback on the dense side (Rocchio): the query vector plus `beta`
+  times the mean vector of the top 3 or 5 passages (of dense's ranking, or standing for
+  hybrid's top pages), normalised, then every candidate's cosine taken with it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = [("dev", ROOT.parent / "shared" / "eval" / "dev.jsonl", "notes"),
         ("heldout-notes", ROOT / "bench" / "data" / "heldout-notes.jsonl", "notes"),
         ("heldout-more-notes", ROOT / "bench" / "data" / "heldout-more-notes.jsonl", "more")]
-LEVERS = ("windows", "hubs", "headings", "tune")
+LEVERS = ("windows", "hubs", "headings", "tune", "prf")
 
 
 @dataclass
@@ -220,6 +224,33 @@ def lever_tune(index: NoteIndex) -> dict[str, Callable]:
     return variants
 
 
+def lever_prf(index: NoteIndex) -> dict[str, Callable]:
+    def top_passages(item: Captured, depth: int, source: str) -> list[int]:
+        if source == "dense":
+            ranked = [i for i, _ in sorted(item.dense, key=lambda pair: -item.cosine[pair[0]])]
+        else:
+            ranked = [p.chunk_id for p in rank.rank_pages(
+                item.dense, item.lexical, item.places, item.cosine, "hybrid", depth,
+                page_bm25=item.page_bm25, coverage=item.coverage)]
+        return [i for i in ranked if item.places[i][3] == "text"][:depth]
+
+    variants = {}
+    for source in ("dense", "hybrid"):
+        for depth in (3, 5):
+            for beta in (0.3, 0.6):
+                def cosine_of(item: Captured, source=source, depth=depth, beta=beta) -> dict:
+                    top = top_passages(item, depth, source)
+                    if not top:
+                        return item.cosine
+                    moved = item.vector + beta * vectors.reconstruct(index.vectors, top).mean(0)
+                    moved = moved / np.linalg.norm(moved)
+                    ids = list(item.cosine)
+                    stored = vectors.reconstruct(index.vectors, ids)
+                    return dict(zip(ids, (stored @ moved).tolist(), strict=True))
+                variants[f"prf from {source} top {depth}, beta {beta}"] = cosine_of
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notes-index", required=True)
@@ -242,7 +273,7 @@ def main() -> None:
 
     row("today's ranker", {name: None for name, _, _ in SETS})
     makers = {"windows": lever_windows, "hubs": lever_hubs, "headings": lever_headings,
-              "tune": lever_tune}
+              "tune": lever_tune, "prf": lever_prf}
     for lever in args.only:
         per_corpus = {corpus: makers[lever](index) for corpus, index in opened.items()}
         for label in per_corpus["notes"]:
