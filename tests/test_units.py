@@ -205,10 +205,12 @@ def test_score_ranking_counts_page_ranges_once():
         "a relevant first hit is all k = 1 can ask"
 
 
-def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
+def forty_passages(tmp_path):
+    """A store of 40 passages: the first about learning rates and dropout, every one about
+    learning (a word all of them hold)."""
     import sqlite3
 
-    from notesearch import lexical, store
+    from notesearch import store
 
     db = sqlite3.connect(tmp_path / "x.db")
     store.migrate(db)
@@ -216,6 +218,13 @@ def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
             for n in range(40)]
     db.executemany("INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, "
                    "vector) VALUES (1, 1, 1, 'text', '', ?, '', x'')", rows)
+    return db
+
+
+def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
+    from notesearch import lexical
+
+    db = forty_passages(tmp_path)
     assert lexical.selective(db, ("learning", "dropout"), total=40) == ("dropout",)
     assert lexical.selective(db, ("learned",), total=40) == ("learned",)  # all common: kept
     query = Query.parse("learning dropout")
@@ -225,16 +234,9 @@ def test_large_indexes_skip_terms_most_passages_hold(tmp_path, monkeypatch):
 
 
 def test_lexical_evidence_weighs_by_the_share_of_the_query_the_notes_hold(tmp_path):
-    import sqlite3
+    from notesearch import lexical
 
-    from notesearch import lexical, store
-
-    db = sqlite3.connect(tmp_path / "x.db")
-    store.migrate(db)
-    rows = [("learning rates and dropout" if n == 0 else f"learning curves {n}",)
-            for n in range(40)]
-    db.executemany("INSERT INTO chunks (doc_id, page, page_end, kind, heading, text, text_hash, "
-                   "vector) VALUES (1, 1, 1, 'text', '', ?, '', x'')", rows)
+    db = forty_passages(tmp_path)
     assert lexical.coverage(db, Query.parse("dropout learning"), 40) == 1.0
     # "zebra" is in no passage: rarer than "dropout", so it outweighs the common "learning"
     half = lexical.coverage(db, Query.parse("learning zebra"), 40)
