@@ -1,13 +1,14 @@
 """Ranking levers tried for issue 15 and dropped, re-run beside today's ranker on the tuning sets.
 
     python bench/levers.py --notes-index IDX --more-index IDX
-                           [--only windows hubs headings tune prf]
+                           [--only windows hubs headings tune prf neighbours sections expand]
 
 IDX: indexes built with OCR of ../shared/notes and ../shared/more-notes. Each lever changes the
-dense evidence of the candidates both rankers propose (dense top 100 and BM25 top 100 passages,
-captured once per query from the index), then re-ranks them with `rank.rank_pages`, hybrid and
-dense. The tuning sets only: ../shared/eval/dev.jsonl, bench/data/heldout-notes.jsonl and
-heldout-more-notes.jsonl; the held-out set 2 is measured only for a design that is kept.
+evidence of the candidates both rankers propose (dense top 100 and BM25 top 100 passages,
+captured once per query from the index), or what is made of it, then re-ranks them with
+`rank.rank_pages`, hybrid and dense. The tuning sets only: ../shared/eval/dev.jsonl and
+bench/data/heldout-*.jsonl and heldout2-*.jsonl (retired into tuning when held-out set 3 was
+written); held-out set 3 is measured only for a design that is kept.
 
 - windows: a page's dense evidence mixes in the best cosine of its 1- or 3-sentence windows
   (every window of every page embedded), or takes the larger of the two;
@@ -19,16 +20,25 @@ heldout-more-notes.jsonl; the held-out set 2 is measured only for a design that 
   inverse cloze task), then passages and queries embedded with it. Prints its training time;
 - prf: pseudo-relevance feedback on the dense side (Rocchio): the query vector plus `beta`
   times the mean vector of the top 3 or 5 passages (of dense's ranking, or standing for
-  hybrid's top pages), normalised, then every candidate's cosine taken with it.
+  hybrid's top pages), normalised, then every candidate's cosine taken with it;
+- neighbours: a page's score plus `share` times the better score of the pages before and after
+  it (when above 0): a topic runs over neighbouring pages of a section;
+- sections: a passage's cosine mixed with the cosine of the mean vector of its page's passages
+  (or of the pages before, at and after it): the page's or section's topic as a whole;
+- expand: each query word that no passage holds joined (OR) by the word of the notes (two
+  passages or more) whose MiniLM vector is nearest, if its cosine reaches a floor: BM25 then
+  finds "faster" for "quicker".
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +47,17 @@ from notesearch import NoteIndex, lexical, rank, store, vectors
 from notesearch.answer import split_sentences
 from notesearch.chunk import is_heading, split_units
 from notesearch.evaluate import _mean, load_queries, score_ranking
-from notesearch.query import Query
+from notesearch.query import STOPWORDS, Query
 from notesearch.records import Hit
 from notesearch.search import CANDIDATES
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = [("dev", ROOT.parent / "shared" / "eval" / "dev.jsonl", "notes"),
         ("heldout-notes", ROOT / "bench" / "data" / "heldout-notes.jsonl", "notes"),
-        ("heldout-more-notes", ROOT / "bench" / "data" / "heldout-more-notes.jsonl", "more")]
-LEVERS = ("windows", "hubs", "headings", "tune", "prf")
+        ("heldout-more-notes", ROOT / "bench" / "data" / "heldout-more-notes.jsonl", "more"),
+        ("heldout2-notes", ROOT / "bench" / "data" / "heldout2-notes.jsonl", "notes"),
+        ("heldout2-more-notes", ROOT / "bench" / "data" / "heldout2-more-notes.jsonl", "more")]
+LEVERS = ("windows", "hubs", "headings", "tune", "prf", "neighbours", "sections", "expand")
 
 
 @dataclass
@@ -81,17 +93,29 @@ def capture(index: NoteIndex, path: Path) -> list[Captured]:
     return out
 
 
+Ranker = Callable[[Captured, str], list[rank.PageScore]]  # a variant: one query, one mode
+
+
+def ranked(item: Captured, mode: str, k: int = 10) -> list[rank.PageScore]:
+    """`rank.rank_pages` on the captured inputs, dense re-sorted by the (maybe changed) cosines."""
+    dense = sorted(((i, item.cosine[i]) for i, _ in item.dense), key=lambda pair: -pair[1])
+    return rank.rank_pages(dense, item.lexical, item.places, item.cosine, mode=mode, k=k,
+                           page_bm25=item.page_bm25, coverage=item.coverage)
+
+
+def by_cosine(cosine_of: Callable[[Captured], dict[int, float]]) -> Ranker:
+    """The variant that ranks with each candidate's cosine replaced by `cosine_of`."""
+    return lambda item, mode: ranked(replace(item, cosine=cosine_of(item)), mode)
+
+
 def measure(index: NoteIndex, captured: list[Captured], mode: str,
-            cosine_of: Callable[[Captured], dict[int, float]] | None = None) -> dict:
-    """R@1 / R@5 / MRR with each candidate's cosine replaced by `cosine_of` (None: as stored)."""
+            variant: Ranker | None = None) -> dict:
+    """R@1 / R@5 / MRR of `variant`'s rankings (None: today's ranker)."""
     names = {doc.id: doc.name for doc in store.documents(index.db).values()}
     rows = []
     for item in captured:
-        cosine = item.cosine if cosine_of is None else cosine_of(item)
-        dense = sorted(((i, cosine[i]) for i, _ in item.dense), key=lambda pair: -pair[1])
-        ranked = rank.rank_pages(dense, item.lexical, item.places, cosine, mode=mode, k=10,
-                                 page_bm25=item.page_bm25, coverage=item.coverage)
-        hits = [Hit(0, 0.0, names[p.doc_id], None, "", p.page, p.page_end, "") for p in ranked]
+        pages = ranked(item, mode) if variant is None else variant(item, mode)
+        hits = [Hit(0, 0.0, names[p.doc_id], None, "", p.page, p.page_end, "") for p in pages]
         rows.append(score_ranking(hits, item.query["relevant"], 10))
     return _mean(rows)
 
@@ -134,7 +158,7 @@ def lever_windows(index: NoteIndex) -> dict[str, Callable]:
                     out[i] = max(out[i], window) if mix == "max" else \
                         (1 - mix) * out[i] + mix * window
                 return out
-            variants[f"windows of {size}, {mix}"] = cosine_of
+            variants[f"windows of {size}, {mix}"] = by_cosine(cosine_of)
     return variants
 
 
@@ -145,19 +169,19 @@ def lever_hubs(index: NoteIndex) -> dict[str, Callable]:
     np.fill_diagonal(similar, -1.0)
     hubness = dict(zip(ids, np.sort(similar, axis=1)[:, -10:].mean(axis=1).tolist(),
                        strict=True))
-    return {f"hubs, beta {beta}": (lambda item, beta=beta: {
+    return {f"hubs, beta {beta}": by_cosine(lambda item, beta=beta: {
         i: c - beta * hubness.get(i, 0.0) for i, c in item.cosine.items()})
         for beta in (0.25, 0.5)}
 
 
 def reembedded(passages: dict[int, np.ndarray], encode: Callable[[list[str]], np.ndarray] | None
-               ) -> Callable[[Captured], dict[int, float]]:
+               ) -> Ranker:
     """Cosines from other passage vectors (and, with `encode`, other query vectors)."""
     def cosine_of(item: Captured) -> dict[int, float]:
         vector = item.vector if encode is None else encode([item.query["query"]])[0]
         return {i: float(passages[i] @ vector) if i in passages else c
                 for i, c in item.cosine.items()}
-    return cosine_of
+    return by_cosine(cosine_of)
 
 
 def lever_headings(index: NoteIndex) -> dict[str, Callable]:
@@ -247,8 +271,82 @@ def lever_prf(index: NoteIndex) -> dict[str, Callable]:
                     ids = list(item.cosine)
                     stored = vectors.reconstruct(index.vectors, ids)
                     return dict(zip(ids, (stored @ moved).tolist(), strict=True))
-                variants[f"prf from {source} top {depth}, beta {beta}"] = cosine_of
+                variants[f"prf from {source} top {depth}, beta {beta}"] = by_cosine(cosine_of)
     return variants
+
+
+def lever_neighbours(index: NoteIndex) -> dict[str, Ranker]:
+    def smoothed(item: Captured, mode: str, share: float) -> list[rank.PageScore]:
+        pages = ranked(item, mode, k=1000)
+        score = {(p.doc_id, p.page): p.score for p in pages}
+        floor = min(score.values(), default=0.0)
+
+        def lifted(p: rank.PageScore) -> float:
+            beside = max(score.get((p.doc_id, p.page - 1), floor),
+                         score.get((p.doc_id, p.page + 1), floor))
+            return p.score + share * max(beside, 0.0)
+        return sorted(pages, key=lambda p: -lifted(p))[:10]
+    return {f"neighbours, {share}": (lambda item, mode, share=share: smoothed(item, mode, share))
+            for share in (0.1, 0.2, 0.3)}
+
+
+def lever_sections(index: NoteIndex) -> dict[str, Ranker]:
+    rows = [(i, doc, page) for i, doc, page, _text in text_passages(index)]
+    stored = dict(zip([i for i, _, _ in rows],
+                      vectors.reconstruct(index.vectors, [i for i, _, _ in rows]), strict=True))
+    on_page: dict[tuple[int, int], list[int]] = {}
+    for i, doc, page in rows:
+        on_page.setdefault((doc, page), []).append(i)
+    variants = {}
+    for span in (0, 1):
+        means = {}
+        for doc, page in on_page:
+            mean = np.mean([stored[i] for n in range(page - span, page + span + 1)
+                            for i in on_page.get((doc, n), [])], axis=0)
+            means[(doc, page)] = mean / np.linalg.norm(mean)
+        for mix in (0.2, 0.5):
+            def cosine_of(item: Captured, means=means, mix=mix) -> dict[int, float]:
+                out = dict(item.cosine)
+                for i, (doc, page, _end, kind) in item.places.items():
+                    if kind == "text" and (doc, page) in means:
+                        out[i] = (1 - mix) * out[i] + mix * float(means[(doc, page)] @ item.vector)
+                return out
+            variants[f"sections of {2 * span + 1} pages, {mix}"] = by_cosine(cosine_of)
+    return variants
+
+
+def lever_expand(index: NoteIndex) -> dict[str, Ranker]:
+    counts = Counter(word for (text,) in index.db.execute("SELECT text FROM chunks")
+                     for word in set(re.findall(r"[a-z][a-z-]{2,}", (text or "").lower()))
+                     if word not in STOPWORDS)
+    vocabulary = sorted(word for word, count in counts.items() if count >= 2)
+    matrix = np.asarray(index.embedder.encode(vocabulary))
+
+    def expanded(item: Captured, mode: str, floor: float) -> list[rank.PageScore]:
+        query = Query.parse(item.query["query"])
+        held = store.passages_holding(index.db, query.terms)
+        absent = [term for term, count in zip(query.terms, held, strict=True) if not count]
+        extra = []
+        for vector in (index.embedder.encode(absent) if absent else []):
+            similar = matrix @ vector
+            best = int(np.argmax(similar))
+            if similar[best] >= floor and vocabulary[best] not in query.terms:
+                extra.append(vocabulary[best])
+        if not extra:
+            return ranked(item, mode)
+        match = query.match(query.terms + tuple(dict.fromkeys(extra)))
+        lexical_hits = store.bm25_passages(index.db, match, CANDIDATES)
+        places = {**item.places, **store.passage_places(
+            index.db, {i for i, _ in lexical_hits} - set(item.places))}
+        new = [i for i in places if i not in item.cosine]
+        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
+                                                  @ item.vector).tolist(), strict=True))}
+        pages = {(doc, page) for doc, page, _, _ in places.values()}
+        page_bm25 = {key: s for key, s in store.bm25_pages(index.db, match) if key in pages}
+        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
+                              page_bm25=page_bm25), mode)
+    return {f"expand absent words, cosine >= {floor}": (
+        lambda item, mode, floor=floor: expanded(item, mode, floor)) for floor in (0.5, 0.7)}
 
 
 def main() -> None:
@@ -263,17 +361,18 @@ def main() -> None:
     print("| lever | " + " | ".join(f"{name} hybrid | dense" for name, _, _ in SETS) + " |")
     print("|---|" + "---|---|" * len(SETS))
 
-    def row(label: str, cosine_of: dict[str, Callable | None]) -> None:
+    def row(label: str, variant: dict[str, Ranker | None]) -> None:
         cells = []
         for name, _path, corpus in SETS:
             for mode in ("hybrid", "dense"):
-                m = measure(opened[corpus], captured[name], mode, cosine_of[name])
+                m = measure(opened[corpus], captured[name], mode, variant[name])
                 cells.append(f"{m['R@1']:.2f} / {m['R@5']:.2f} / {m['MRR']:.3f}")
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
     row("today's ranker", {name: None for name, _, _ in SETS})
     makers = {"windows": lever_windows, "hubs": lever_hubs, "headings": lever_headings,
-              "tune": lever_tune, "prf": lever_prf}
+              "tune": lever_tune, "prf": lever_prf, "neighbours": lever_neighbours,
+              "sections": lever_sections, "expand": lever_expand}
     for lever in args.only:
         per_corpus = {corpus: makers[lever](index) for corpus, index in opened.items()}
         for label in per_corpus["notes"]:
