@@ -70,3 +70,14 @@ def page_scores(db: sqlite3.Connection, query: Query, pages: Iterable[tuple[int,
     if match is None or not wanted:
         return {}
     return {key: score for key, score in store.bm25_pages(db, match) if key in wanted}
+
+
+def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tuple[int, int, int]]
+                      ) -> set[tuple[int, int]]:
+    """The pages of these (document, first page, last page) spans that hold every word of the
+    query, in their prose or their slides' text."""
+    wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
+    if not wanted or not query.terms:
+        return set()
+    match = " AND ".join(f'"{w}"' for w in query.terms)
+    return {key for key, _ in store.bm25_pages(db, match) if key in wanted}

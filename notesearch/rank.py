@@ -28,10 +28,17 @@ Key = TypeVar("Key")
 # with the share of the query the notes hold (`lexical.coverage`): BM25 rests on the words
 # found, often the generic ones, while the embedding reads the whole question.
 DENSE_WEIGHT = 0.5
-# A page is a confident answer when one of its passages has at least this cosine with the query.
-# Calibrated on all-MiniLM-L6-v2 over the course notes: off-topic questions top out near 0.30,
-# real ones start near 0.36 (see tests/test_quality.py and the README).
+# A page is a confident answer when one of its prose passages has at least this cosine with the
+# query. Calibrated on all-MiniLM-L6-v2 over the course notes: off-topic questions top out near
+# 0.30, real ones start near 0.36 (see tests/test_quality.py and the README). OCR'd slide text
+# embeds erratically, so a slide needs more: "best pizza in Naples" reaches 0.38 on a slide of
+# restaurant reviews; real questions' best slides reach 0.40 to 0.75.
 CONFIDENT_COSINE = 0.33
+CONFIDENT_FIGURE_COSINE = 0.4
+# ...and when the notes hold at least this share of the query (`lexical.coverage`). Letters
+# typed at random, or words the notes never use, still reach 0.33 on some passage through their
+# word pieces; they cover 0 to 0.05, the real questions of the tuning sets at least 0.16.
+CONFIDENT_COVERAGE = 0.1
 # The fused top KEPT_SLOTS keeps the pages of dense's top NEAR_TOP_DENSE and lexical's top
 # NEAR_TOP_LEXICAL whose z-score on the other ranker is at least 0 (not below the candidates'
 # mean). Dense gets the deeper guarantee: paraphrases are where lexical scores, spread wider,
@@ -50,7 +57,7 @@ class PageScore:
     page: int
     page_end: int
     score: float
-    cosine: float  # best cosine of the query with a passage of the page
+    cosine: float  # best cosine of the query with a passage of the page (see CONFIDENT_*)
     confident: bool = True
 
 
@@ -74,7 +81,8 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         page_bm25: (document id, page) -> BM25 of the whole page, for hybrid mode (None: no
             page evidence).
         coverage: the share of the query the notes hold (`lexical.coverage`), 0 to 1; in
-            hybrid mode lexical evidence weighs (1 - DENSE_WEIGHT) x coverage.
+            hybrid mode lexical evidence weighs (1 - DENSE_WEIGHT) x coverage. Below
+            CONFIDENT_COVERAGE no page is confident by its cosine.
     """
     dense_weight = 1 - (1 - DENSE_WEIGHT) * coverage
     if mode == "dense":
@@ -87,9 +95,11 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         fused = _zfuse(dense, lexical, where, cosine, dense_weight)
     best: dict[tuple[int, int], PageScore] = {}
     for chunk_id, score in fused.items():
-        doc_id, page, page_end, _kind = where[chunk_id]
+        doc_id, page, page_end, kind = where[chunk_id]
         key = (doc_id, page)
         similarity = cosine.get(chunk_id, 0.0)
+        if kind != "text" and similarity < CONFIDENT_FIGURE_COSINE:
+            similarity = 0.0
         current = best.get(key)
         if current is None or score > current.score:
             best[key] = PageScore(chunk_id, doc_id, page, page_end, score,
@@ -104,7 +114,7 @@ def rank_pages(dense: Scored, lexical: Scored, where: dict[int, tuple[int, int, 
         near = _near_top(dense_z, lexical_z)
     out = _keep_in_top(_distinct(sorted(best.values(), key=lambda p: -p.score)), near)[:k]
     for page in out:
-        page.confident = page.cosine >= CONFIDENT_COSINE
+        page.confident = page.cosine >= CONFIDENT_COSINE and coverage >= CONFIDENT_COVERAGE
     return out
 
 

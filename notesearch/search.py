@@ -51,9 +51,9 @@ class Searcher:
                                           total=self.vectors.ntotal)
         candidates = {i for i, _ in dense} | {i for i, _ in lexical_hits}
         places = store.passage_places(self.db, candidates)
-        page_bm25, coverage = None, 1.0
+        coverage = lexical.coverage(self.db, query, self.vectors.ntotal)
+        page_bm25 = None
         if mode == "hybrid":
-            coverage = lexical.coverage(self.db, query, self.vectors.ntotal)
             if self.vectors.ntotal <= lexical.LARGE_INDEX:
                 # Above it a second full BM25 pass costs more than its evidence is worth.
                 pages = {(doc, page) for doc, page, _, _ in places.values()}
@@ -61,6 +61,13 @@ class Searcher:
         ranked = rank.rank_pages(dense, lexical_hits, places,
                                  self._cosines(query_vector, list(places)), mode=mode, k=k,
                                  page_bm25=page_bm25, coverage=coverage)
+        # A page that holds every word asked for answers a lookup, whatever its cosine: a
+        # single rare word ("scharr") embeds far from any passage.
+        holding = lexical.pages_holding_all(self.db, query, [(p.doc_id, p.page, p.page_end)
+                                                             for p in ranked])
+        for scored in ranked:
+            scored.confident = scored.confident or any(
+                (scored.doc_id, n) in holding for n in range(scored.page, scored.page_end + 1))
         shown = store.passages(self.db, [scored.chunk_id for scored in ranked])
         chosen = [shown[scored.chunk_id] for scored in ranked]
         answers = self.answers(query, chosen, query_vector)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,20 @@ def test_off_topic_queries_are_flagged_and_real_ones_are_not(notes, dev_queries)
     wrongly = [q["id"] for q in load_queries(dev_queries)
                if not any(h.confident for h in notes.search(q["query"], k=5))]
     assert len(wrongly) <= 1, wrongly
+
+
+def test_a_word_the_notes_hold_is_a_confident_lookup_and_letter_salad_is_not(notes):
+    # One rare word embeds far from every passage (cosine under the bar), yet the page that
+    # holds it answers the lookup; random letters reach the bar through word pieces.
+    hits = notes.search("scharr", k=3)
+    assert "scharr" in hits[0].text.lower() and hits[0].confident
+    assert not any(h.confident for h in hits if "scharr" not in h.text.lower())
+    chooser = random.Random(7)
+    salads = ["qwerty asdf zxcv"] + ["".join(chooser.choice(string.ascii_lowercase + "    ")
+                                             for _ in range(200)) for _ in range(5)]
+    for mode in ("hybrid", "dense"):
+        assert [q for q in salads if any(h.confident for h in notes.search(q, k=5, mode=mode))
+                ] == []
 
 
 def test_cli_says_when_nothing_answers(built_index):

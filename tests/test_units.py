@@ -102,6 +102,17 @@ def test_pages_are_ranked_once_with_their_best_passage():
     assert pages[-1].confident is False
 
 
+def test_confidence_needs_words_the_notes_hold_and_more_cosine_from_a_slide():
+    where = {1: (1, 1, 1, "text"), 2: (1, 2, 2, "figure"), 3: (1, 3, 3, "figure")}
+    cosine = {1: 0.5, 2: 0.38, 3: 0.45}
+    dense = sorted(cosine.items(), key=lambda pair: -pair[1])
+    for mode in ("hybrid", "dense"):
+        pages = {p.page: p.confident for p in rank_pages(dense, [], where, cosine, mode, k=3)}
+        assert pages == {1: True, 2: False, 3: True}
+        salad = rank_pages(dense, [], where, cosine, mode, k=3, coverage=0.05)
+        assert not any(p.confident for p in salad)
+
+
 def _fused(n: int) -> list[PageScore]:
     """Pages 1..n of one document in fused order (score n - page)."""
     return [PageScore(page, 1, page, page, float(n - page), 0.5) for page in range(1, n + 1)]
