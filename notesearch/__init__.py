@@ -11,7 +11,7 @@ Names load on first use (PEP 562), so `notesearch --help` does not pay for numpy
 from importlib import import_module
 
 _EXPORTS = {
-    "NoteIndex": "index", "BuildReport": "build", "FigureHit": "index",
+    "NoteIndex": "index", "BuildReport": "build", "FigureHit": "records",
     "Chunk": "records", "Figure": "records", "Hit": "records", "Page": "records",
     "NotesearchError": "errors", "IndexNotFound": "errors", "IndexMismatch": "errors",
     "IndexBusy": "errors", "IndexUnwritable": "errors", "NotesNotFound": "errors",

@@ -152,22 +152,14 @@ def figures(
     Example: notesearch figures "intuition about derivatives"
     """
     from .index import NoteIndex
-    from .records import pages_cited
+    from .render import print_figures
 
     with NoteIndex.open(index_dir) as notes:
         hits = notes.figures(query, k=k, course=course)
     if json_out:
         typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False))
         return
-    if not hits:
-        typer.echo("no figures")
-    elif not any(hit.confident for hit in hits):
-        typer.echo("No confident match in your notes; closest figures:")
-    for hit in hits:
-        where = f"C{hit.course} " if hit.course else ""
-        cited = pages_cited(hit.page, hit.page, hit.section, hit.line)
-        weak = "" if hit.confident else " (weak)"
-        typer.echo(f"{hit.rank}. {where}{hit.file}, {cited}{weak}\n   {hit.path}")
+    print_figures(hits)
 
 
 @app.command()

@@ -14,7 +14,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +22,8 @@ from .courses import COURSES, course_label
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
 from .models import Queries, find_export, query_embedder
-from .query import Query, terms
-from .records import Hit, StoredDocument, StoredPassage
+from .query import Query
+from .records import FigureHit, Hit, StoredDocument, StoredPassage
 from .search import Searcher
 
 if TYPE_CHECKING:  # the builder and the notes readers load only when used, never to search
@@ -34,23 +33,6 @@ if TYPE_CHECKING:  # the builder and the notes readers load only when used, neve
 
 DEFAULT_INDEX = Path("index")
 RANKERS = (*rank.MODES, "rrf")  # "rrf": reciprocal rank fusion, the baseline `eval` compares with
-
-@dataclass
-class FigureHit:
-    """A figure whose OCR text matches a query, cited like a passage."""
-
-    rank: int
-    score: float
-    file: str
-    course: int | None
-    course_title: str
-    page: int
-    path: str  # absolute path of the PNG
-    text: str
-    section: str | None = None  # in a Markdown note: the heading path ("page" is its number)
-    line: int | None = None  # in a Markdown note: the line its section starts on
-    confident: bool = True  # False: the notes hold no confident answer (see Hit.confident)
-
 
 class NoteIndex:
     """A built index, open for searching."""
@@ -164,24 +146,11 @@ class NoteIndex:
         return self.searcher.search(parsed, k, course, mode)
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
-        """Figures whose text best answers `query`, for opening the slide itself."""
-        wanted = set(_check_query(query, k, "hybrid").terms)
-        out: list[FigureHit] = []
-        seen: set[str] = set()
-        for hit in self.search(query, k=max(k * 4, 20), course=course):
-            texts = store.figure_texts(self.db, hit.doc_id, hit.page, hit.page_end)
-            # the figures of a hit's pages in page order, but those printing more of the
-            # query's words first: of a page's three slides, the one that says it
-            shown = sorted(hit.figures, key=lambda f: -len(
-                wanted.intersection(terms(texts.get(f["sha256"], "")))))
-            for figure in shown:  # a figure's file is named by its hash
-                if figure["sha256"] not in seen:
-                    seen.add(figure["sha256"])
-                    out.append(FigureHit(len(out) + 1, hit.score, hit.file, hit.course,
-                                         hit.course_title, figure["page"], figure["path"],
-                                         texts.get(figure["sha256"], ""), hit.section,
-                                         hit.line, hit.confident))
-        return out[:k]
+        """Figures whose printed text best answers `query`, for opening the slide itself."""
+        parsed = _check_query(query, k, "hybrid")
+        if course is not None and course not in COURSES:
+            raise BadQuery(f"course must be one of 1-5, not {course}")
+        return self.searcher.figures(parsed, k, course)
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:
         """For each passage, the 1-3 sentences of its page that best answer `query`: each

@@ -28,6 +28,14 @@ def selective(db: sqlite3.Connection, words: tuple[str, ...], total: int) -> tup
     return kept or words
 
 
+def _idf(db: sqlite3.Connection, query: Query, total: int) -> list[tuple[str, float, int]]:
+    """Each query word with its IDF and the number of passages holding it; a word no passage
+    holds counts as rarer than any that one does (a document count of 0.5)."""
+    counts = store.passages_holding(db, query.terms)
+    return [(word, math.log(1 + max(total, 1) / (count or 0.5)), count)
+            for word, count in zip(query.terms, counts, strict=True)]
+
+
 def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
     """The share of the query the notes hold: its words' IDF, summed over those found in some
     passage, over the sum for all its words. A word no passage holds counts as rarer than
@@ -38,10 +46,22 @@ def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
     Counted over the whole index, with a course filter too: the words a learner uses are as
     foreign to the notes either way.
     """
-    counts = store.passages_holding(db, query.terms)
-    idf = [math.log(1 + max(total, 1) / (count or 0.5)) for count in counts]
-    found = sum(weight for weight, count in zip(idf, counts, strict=True) if count)
-    return found / sum(idf) if idf else 1.0
+    weights = _idf(db, query, total)
+    whole = sum(weight for _, weight, _ in weights)
+    return sum(weight for _, weight, count in weights if count) / whole if weights else 1.0
+
+
+def printed_share(db: sqlite3.Connection, query: Query, ids: list[int], total: int
+                  ) -> dict[int, float]:
+    """For each of these passages, the share of the query (its words' IDF) that it holds."""
+    weights = _idf(db, query, total)
+    whole = sum(weight for _, weight, _ in weights) or 1.0
+    share = dict.fromkeys(ids, 0.0)
+    for word, weight, count in weights:
+        if count:
+            for i in store.passages_matching(db, query.match((word,)), ids):
+                share[i] += weight / whole
+    return share
 
 
 def search(db: sqlite3.Connection, query: Query, limit: int, doc_ids: set[int] | None = None,

@@ -168,3 +168,20 @@ def pages_cited(page: int, page_end: int, section: str | None = None,
     if section is not None:
         return f"§ {section} (line {line})" if section else f"line {line}"
     return f"p. {page}" if page == page_end else f"pp. {page}–{page_end}"
+
+
+@dataclass
+class FigureHit:
+    """A figure whose OCR text matches a query, cited like a passage."""
+
+    rank: int
+    score: float  # the share of the query's words (IDF-weighted) the figure prints, 0 to 1
+    file: str
+    course: int | None
+    course_title: str
+    page: int
+    path: str  # absolute path of the PNG
+    text: str
+    section: str | None = None  # in a Markdown note: the heading path ("page" is its number)
+    line: int | None = None  # in a Markdown note: the line its section starts on
+    confident: bool = True  # False: the notes hold no confident answer (see Hit.confident)

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .courses import course_label
-from .records import Hit, pages_cited
+from .records import FigureHit, Hit, pages_cited
 from .snippet import shown
 
 
@@ -46,10 +46,25 @@ def print_hits(hits: list[Hit], query: str) -> None:
             console.print(f"   [dim]figure {where} {figure['page']}: {escape(figure['path'])}[/]")
 
 
+def print_figures(hits: list[FigureHit]) -> None:
+    if not hits:
+        console.print("no figures")
+        return
+    if not any(h.confident for h in hits):
+        console.print("[yellow]No confident match in your notes; closest figures:[/]")
+    for hit in hits:
+        weak = "" if hit.confident else " [yellow](weak)[/]"
+        cited = (f"{course_label(hit.course, hit.course_title)} — {hit.file}, "
+                 f"{pages_cited(hit.page, hit.page, hit.section, hit.line)}")
+        console.print(f"[bold]{hit.rank}.[/] {escape(cited)}{weak}\n   {escape(hit.path)}")
+
+
 def print_status(info: dict) -> None:
     table = Table(title=f"Index {info['index']}", title_justify="left")
     for column in ("file", "course", "pages", "passages", "figures"):
-        table.add_column(column, justify="right" if column != "file" else "left")
+        # names fold onto a second line rather than lose their end in a narrow pipe
+        table.add_column(column, justify="right" if column != "file" else "left",
+                         overflow="fold")
     for doc in info["documents"]:
         pages = str(doc["pages"]) if doc["format"] == "pdf" else f"{doc['pages']} sections"
         table.add_row(escape(doc["file"]), escape(doc["course_label"]), pages,

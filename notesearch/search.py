@@ -17,9 +17,10 @@ from . import answer, lexical, rank, store, vectors
 from .courses import COURSES
 from .embed import Embedder
 from .query import Query
-from .records import Hit, StoredFigure, StoredPassage
+from .records import FigureHit, Hit, StoredFigure, StoredPassage
 
 CANDIDATES = 100  # passages each ranker proposes before fusion
+FIGURE_CANDIDATES = 50  # figure passages BM25 proposes to `figures` beside the best pages' own
 
 
 class Searcher:
@@ -74,6 +75,61 @@ class Searcher:
         figures = store.figures_on(self.db, [_span(p) for p in chosen])
         return [self._hit(n, *hit) for n, hit
                 in enumerate(zip(ranked, chosen, answers, figures, strict=True), start=1)]
+
+    def figures(self, query: Query, k: int, course: int | None) -> list[FigureHit]:
+        """The k figures that best print `query`: first those printing every word of it (a
+        slide is found by what it says), then the other figures of the best pages, then
+        figures printing some of its words elsewhere; by page rank, then by the share of the
+        query printed.
+
+        Candidates are the figures on the best pages of a search and the figure passages BM25
+        finds on their own: a slide that prints the word may sit on a page whose prose is
+        about something else. A figure is confident when it prints every word asked for, or
+        when its page is a confident hit.
+        """
+        pages = self.search(query, max(k * 4, 20), course, "hybrid")
+        allowed = None if course is None else store.documents_of_course(self.db, course)
+        match = query.match()
+        found = [] if match is None else store.bm25_passages(
+            self.db, match, FIGURE_CANDIDATES, allowed, kind="figure")
+        ids = list(dict.fromkeys(store.figure_passages_on(self.db, [_span(h) for h in pages])
+                                 + [i for i, _ in found]))
+        share = lexical.printed_share(self.db, query, ids, self.vectors.ntotal)
+        passages = store.passages(self.db, ids)
+        drawn = store.figure_of(self.db, ids)
+        place = {(h.doc_id, n): (rank, h) for rank, h in enumerate(pages)
+                 for n in range(h.page, h.page_end + 1)}
+        unplaced = (len(pages), None)
+
+        def order(i: int) -> tuple[int, int, float]:
+            rank = place.get((passages[i].doc_id, passages[i].page), unplaced)[0]
+            tier = 0 if share[i] > 0.999 else 1 if rank < len(pages) else 2
+            return tier, rank, -share[i]
+        ids.sort(key=order)
+        out: list[FigureHit] = []
+        seen: set[str] = set()
+        for i in ids:
+            passage, figure = passages[i], drawn[i]
+            if figure.sha256 in seen:  # a figure's passages, or its copies on other pages
+                continue
+            seen.add(figure.sha256)
+            hit = place.get((passage.doc_id, passage.page), unplaced)[1]
+            text = store.figure_texts(self.db, passage.doc_id, figure.page, figure.page)
+            out.append(FigureHit(
+                len(out) + 1, round(share[i], 4), passage.file, passage.course,
+                COURSES.get(passage.course, passage.title), figure.page,
+                str(self.root / figure.path), text.get(figure.sha256, passage.text),
+                passage.section if passage.format != "pdf" else None,
+                passage.line if passage.format != "pdf" else None,
+                share[i] > 0.999 or (hit is not None and hit.confident)))
+        for hit in pages:  # then figures without text on the best pages, in page order
+            for figure in hit.figures:
+                if figure["sha256"] not in seen:
+                    seen.add(figure["sha256"])
+                    out.append(FigureHit(len(out) + 1, 0.0, hit.file, hit.course,
+                                         hit.course_title, figure["page"], figure["path"], "",
+                                         hit.section, hit.line, hit.confident))
+        return out[:k]
 
     def answers(self, query: Query, passages: list[StoredPassage],
                 query_vector: np.ndarray | None = None) -> list[str]:

@@ -383,6 +383,22 @@ def figures_on(db: sqlite3.Connection, spans: list[Span]) -> list[list[StoredFig
         "ORDER BY span.n, f.page, f.id"))]
 
 
+def figure_passages_on(db: sqlite3.Connection, spans: list[Span]) -> list[int]:
+    """The figure passages (OCR text) of these spans' pages, span by span, in page order."""
+    return [i for rows in _rows_by_span(db, spans, (
+        "SELECT span.n, c.id FROM span JOIN chunks c ON c.doc_id = span.doc AND c.kind = 'figure' "
+        "AND c.page BETWEEN span.lo AND span.hi ORDER BY span.n, c.page, c.id")) for (i,) in rows]
+
+
+def figure_of(db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, StoredFigure]:
+    """The figure each of these figure passages was read from, by passage id."""
+    ids = [int(i) for i in ids]
+    marks = ",".join("?" * len(ids))
+    return {r[0]: StoredFigure(*r[1:]) for r in db.execute(
+        f"SELECT c.id, f.path, f.page, f.sha256 FROM chunks c JOIN figures f "
+        f"ON f.id = c.figure_id WHERE c.id IN ({marks})", ids)} if ids else {}
+
+
 def figure_texts(db: sqlite3.Connection, doc_id: int, first: int, last: int
                  ) -> dict[str, str]:
     """The OCR text of each figure of pages first..last that has some, by its hash."""
@@ -554,16 +570,32 @@ def passages_holding(db: sqlite3.Connection, words: Iterable[str]) -> list[int]:
 
 
 def bm25_passages(db: sqlite3.Connection, match: str, limit: int,
-                  doc_ids: set[int] | None = None) -> list[tuple[int, float]]:
-    """Passages matching an FTS5 expression, (id, BM25 with higher better), best first."""
-    only = ""
+                  doc_ids: set[int] | None = None, kind: str | None = None
+                  ) -> list[tuple[int, float]]:
+    """Passages matching an FTS5 expression, (id, BM25 with higher better), best first; only
+    those of `doc_ids` and of `kind` ("text" or "figure") when given."""
+    only, params = "", [match]
     if doc_ids is not None:
         only = (" AND rowid IN (SELECT id FROM chunks WHERE doc_id IN ("
                 + ",".join(str(int(d)) for d in doc_ids) + "))")
+    if kind is not None:
+        only += " AND rowid IN (SELECT id FROM chunks WHERE kind = ?)"
+        params.append(kind)
     rows = db.execute(
         "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts WHERE chunks_fts MATCH ?"
-        f"{only} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, limit))
+        f"{only} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", [*params, limit])
     return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def passages_matching(db: sqlite3.Connection, match: str, ids: Iterable[int]) -> set[int]:
+    """Those of these passages that match an FTS5 expression."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    return {r[0] for r in db.execute(
+        f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
+        [match, *ids])}
 
 
 def bm25_pages(db: sqlite3.Connection, match: str) -> Iterator[tuple[tuple[int, int], float]]:

@@ -148,3 +148,26 @@ def test_of_a_pages_slides_the_one_printing_the_query_comes_first(tmp_path, onnx
         shown = notes_index.figures("marmalade regularisation penalty", k=2)
     assert [f.page for f in shown] == [1, 1]
     assert "Marmalade" in shown[0].text and "Gradient" in shown[1].text
+
+
+def test_figures_finds_the_slide_that_prints_the_words_not_the_page_about_them(
+        tmp_path, onnx_models):
+    # Page 1's prose is all about the optimiser and its slide prints something else; the slide
+    # printing the words sits on page 3, whose prose is about other things.
+    folder = tmp_path / "notes"
+    make_pdf(folder / "course.pdf", [
+        "The Adam optimiser keeps momentum and scales each step. Adam optimiser bias "
+        "correction matters early in training. " * 4,
+        "Convolutions share weights across the image. " * 8,
+        "Sequence models read one word at a time. " * 8],
+        images={0: text_image(tmp_path / "a.png", ["Loss curve by epoch"]),
+                2: text_image(tmp_path / "b.png", ["Adam Optimiser Update Rule"])})
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(folder, index, ocr=True)
+    with NoteIndex.open(index) as notes:
+        assert notes.search("adam optimiser", k=1)[0].page == 1
+        found = notes.figures("adam optimiser", k=2)
+    assert [(f.page, f.confident) for f in found] == [(3, True), (1, True)]
+    assert "Update Rule" in found[0].text and found[0].score == 1.0 and found[1].score == 0.0
+    text = CliRunner().invoke(app, ["figures", "adam optimiser", "--index", str(index)]).stdout
+    assert text.startswith("1. course — course.pdf, p. 3\n")
