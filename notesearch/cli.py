@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from .courses import parse_course
 from .errors import NotesearchError
 
 EXIT_ERROR = 1
@@ -28,7 +29,6 @@ EXIT_SKIPPED = 3
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 MODES = ("hybrid", "dense", "lexical")
-COURSES = range(1, 6)
 # A build commits its text before it reads figures, and caches each figure's text as it is read.
 INTERRUPTED = ("Interrupted; the index is unharmed and keeps every step that finished (run "
                "the same command again to finish a build).")
@@ -108,7 +108,7 @@ def _search_parser() -> argparse.ArgumentParser:
     parser = _Parser(add_help=False, allow_abbrev=False)
     parser.add_argument("query")
     parser.add_argument("-k", "--top", dest="k", type=int, default=5)
-    parser.add_argument("--course", "-c", type=int)
+    parser.add_argument("--course", "-c")
     parser.add_argument("--mode", default="hybrid")
     parser.add_argument("--index", dest="index_dir", type=Path,
                         default=Path(os.environ.get("NOTESEARCH_INDEX") or "index"))
@@ -128,8 +128,11 @@ def plain_search(argv: list[str]) -> dict | None:
         args = vars(_search_parser().parse_args(argv[1:]))
     except _Declined:
         return None
-    if args["k"] < 1 or args["mode"] not in MODES or (
-            args["course"] is not None and args["course"] not in COURSES):
+    try:
+        args["course"] = None if args["course"] is None else parse_course(args["course"])
+    except ValueError:
+        return None
+    if args["k"] < 1 or args["mode"] not in MODES:
         return None
     return args
 

@@ -28,6 +28,7 @@ from .cli import (
     run_search,
     user_message,
 )
+from .courses import parse_course
 from .errors import NotesearchError
 
 
@@ -68,8 +69,16 @@ IndexDir = Annotated[Path, typer.Option(
     "--index", envvar="NOTESEARCH_INDEX", help="Index folder.", show_default=True)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TopK = Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")]
-Course = Annotated[int | None, typer.Option("--course", "-c", min=1, max=5,
-                                            help="Only this course (1-5).")]
+def _course(text: str | None) -> int | None:
+    try:
+        return None if text is None else parse_course(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+Course = Annotated[int | None, typer.Option(
+    "--course", "-c", parser=_course, metavar="COURSE",
+    help="Only this course: 1-5, a word of its name (sequence, cnn, improving...) or all.")]
 ModeOpt = Annotated[Mode, typer.Option("--mode", help="Ranking: hybrid, dense or lexical.")]
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="sentence-transformers model name or path (default: the index's, or "

@@ -39,6 +39,28 @@ def recognise_course(file_name: str) -> int | None:
     return None
 
 
+def parse_course(text: str) -> int | None:
+    """A course as a user names it: 1-5 ("C2" too), a word of its name ("sequence", "cnn",
+    "improving"), or "all" (None). ValueError, saying what is accepted, for anything else."""
+    wanted = text.strip().lower()
+    if wanted in ("", "all"):
+        return None
+    if re.fullmatch(r"c?[1-5]", wanted):
+        return int(wanted[-1])
+    word = re.compile(rf"\b{re.escape(wanted)}")
+    named = {n for n, title in COURSES.items() if word.search(title.lower())}
+    if len(named) == 1:
+        return named.pop()
+    if named:
+        raise ValueError(f"{text!r} names courses {', '.join(map(str, sorted(named)))}: give "
+                         f"one number (1-5) or a word only one course's name has")
+    recognised = recognise_course(wanted)
+    if recognised is not None:
+        return recognised
+    raise ValueError(f"course must be one of 1-5, a word of a course's name (e.g. sequence, "
+                     f"convolutional, structuring) or all, not {text!r}")
+
+
 def course_label(course: int | None, title: str) -> str:
     """How a citation names a document's course: "C2 Improving Deep Neural Networks"."""
     return f"C{course} {COURSES[course]}" if course else title

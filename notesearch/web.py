@@ -39,7 +39,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .courses import COURSES, course_label
+from .courses import COURSES, course_label, parse_course
 from .errors import BadQuery, NotesearchError, NoteUnreadable
 from .rank import MODES
 from .records import pages_cited
@@ -224,11 +224,10 @@ def parse_search(q: str, k: str, course: str, mode: str) -> tuple[str, int, int 
         raise BadQuery(f"k must be a whole number, not {k!r}") from None
     if top < 1:
         raise BadQuery(f"k must be at least 1, not {top}")
-    chosen: int | None = None
-    if course not in ("", "all"):
-        if not course.isdigit() or int(course) not in COURSES:
-            raise BadQuery(f"course must be one of 1-5 or all, not {course!r}")
-        chosen = int(course)
+    try:
+        chosen = parse_course(course)
+    except ValueError as error:
+        raise BadQuery(str(error)) from None
     if mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     return q, top, chosen, mode

@@ -36,6 +36,8 @@ TAKEN = [  # what people type: the fast parser must take these, and agree with T
     ["search", "x", "--index", "/tmp/some index", "--model", "all-MiniLM-L6-v2"],
     ["search", "x", "-k3", "-c2", "--top=4", "--course=3", "--mode=hybrid", "--index=i"],
     ["search", "x", "-k", "2", "-k", "7"],
+    ["search", "x", "--course", "sequence"], ["search", "x", "-c", "C4"],
+    ["search", "x", "-c", "all"],
     ["search", "--", "-k means clustering"],
     ["search", ""],
 ]
@@ -43,6 +45,7 @@ ODD = [  # Typer's to answer (help, usage errors, values out of range), or ident
     ["search"], ["search", "--help"], ["search", "x", "-h"], ["search", "a", "b"],
     ["search", "x", "-k", "0"], ["search", "x", "-k", "-2"], ["search", "x", "-k", "three"],
     ["search", "x", "-k"], ["search", "x", "--course", "6"], ["search", "x", "-c", "0"],
+    ["search", "x", "-c", "neural"], ["search", "x", "-c", "pizza"],
     ["search", "x", "--mode", "fuzzy"], ["search", "x", "--mode", "Dense"],
     ["search", "x", "--jso"], ["search", "x", "--to", "3"], ["search", "x", "--json=1"],
     ["search", "x", "-k=3"], ["search", "x", "--unknown"], ["search", "-x"],

@@ -64,6 +64,19 @@ def test_no_page_twice_and_course_filter(built_index):
     assert {h["course"] for h in hits} == {2}
 
 
+@pytest.mark.parametrize("course, number", [("sequence", 5), ("C4", 4), ("improving", 2),
+                                            ("all", None)])
+def test_a_course_is_named_as_a_learner_would(built_index, course, number):
+    hits = search_json(built_index, "gradient descent", "-k", "5", "--course", course)
+    courses = {h["course"] for h in hits}
+    if number:
+        assert courses == {number}
+    else:
+        assert len(courses) > 1
+    result = cli("figures", "gradient descent", "--course", course, "--index", built_index)
+    assert result.exit_code == 0
+
+
 def test_terminal_output_cites_course_file_and_page(built_index):
     result = cli("search", "Bayes error", "--index", built_index, "-k", "2")
     assert result.exit_code == 0
@@ -139,7 +152,8 @@ def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     (["search", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
     (["figures", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
     (["eval", "queries.jsonl", "-k", "-1"], 2, "'-k': Input should be greater than or equal to 1"),
-    (["search", "dropout", "--course", "9"], 2, "'-c': Input should be less than or equal to 5"),
+    (["search", "dropout", "--course", "9"], 2, "course must be one of 1-5, a word of"),
+    (["search", "dropout", "--course", "neural"], 2, "'neural' names courses 1, 2, 4"),
     (["serve", "--port", "99999"], 2, "'--port': Input should be less than or equal to 65535"),
     (["search", "dropout", "--model", "other-model"], 1, "was built with model"),
     (["index", "/no/such/folder"], 1, "does not exist"),
