@@ -76,6 +76,9 @@ class NoteIndex:
                                 "an index was built in")
         for _attempt in range(3):  # a build may swap generations between reading and opening
             generation = layout.IndexDir(index_dir).current()
+            if generation is None and layout.IndexDir(index_dir).pointer_damaged():
+                raise IndexMismatch(hints.index_problem(
+                    index_dir, "damaged", _notes_dir_of(layout.IndexDir(index_dir))))
             if generation is None:
                 raise IndexNotFound(f"no index at {index_dir}; build one with "
                                     f"`{hints.index_command(index_dir, None)}`")
@@ -237,6 +240,7 @@ class NoteIndex:
             "figures_ocr_pending": pending, "size_bytes": size,
             "fast_query_path": find_export(self.model_name, self.dir) is not None,
             "ocr": self.meta.get("ocr", "on"),
+            "build_running": self.dir.builder(),  # PID of a build under way, or None
         }
 
 

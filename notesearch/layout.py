@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,15 +62,24 @@ class IndexDir:
 
     def current(self) -> Path | None:
         """The live generation folder, or None when there is no complete one."""
-        try:
-            name = (self.root / "CURRENT").read_text().strip()
-        except (OSError, UnicodeDecodeError):  # missing, a file in place of the folder, garbage
-            return None
-        if not name.startswith("gen-") or "/" in name:
+        name = self._pointer()
+        if name is None or not _is_generation(name):
             return None
         generation = self.root / name
         complete = all((generation / f).is_file() for f in (DB_NAME, VECTORS_NAME))
         return generation if complete else None
+
+    def pointer_damaged(self) -> bool:
+        """Whether CURRENT is there but names no generation (garbage written into it): the
+        index is damaged, not missing."""
+        name = self._pointer()
+        return (self.root / "CURRENT").is_file() and (name is None or not _is_generation(name))
+
+    def _pointer(self) -> str | None:
+        try:
+            return (self.root / "CURRENT").read_text().strip()
+        except (OSError, UnicodeDecodeError):  # missing, a file in place of the folder, garbage
+            return None
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -86,7 +96,7 @@ class IndexDir:
                                   "write") from None
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock_soon(fd)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                 raise IndexBusy(
@@ -99,6 +109,20 @@ class IndexDir:
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def builder(self) -> str | None:
+        """The PID of the build holding the write lock now, or None when none is running."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held for an instant: see _lock_soon
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        finally:
+            os.close(fd)
+        return None
 
     def new_temp(self) -> Path:
         """A fresh folder to build the next generation in (the caller holds the lock)."""
@@ -139,6 +163,22 @@ class IndexDir:
             shutil.rmtree(temp, ignore_errors=True)
         for part in self.root.glob("*.part"):
             part.unlink(missing_ok=True)
+
+
+def _is_generation(name: str) -> bool:
+    return name.startswith("gen-") and "/" not in name
+
+
+def _lock_soon(fd: int) -> None:
+    """Take the write lock, retrying for a moment: `IndexDir.builder` may hold it shared for
+    an instant to see whether a build is running."""
+    for _attempt in range(20):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.01)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _fsync(path: Path) -> None:

@@ -73,8 +73,11 @@ def print_status(info: dict) -> None:
     console.print(
         f"model {info['model']} ({info['dimension']} dims), {info['passages']} passages, "
         f"{info['size_bytes'] / 1e6:.1f} MB, built {info['built_at']}")
+    if info["build_running"]:
+        console.print(f"A build (PID {info['build_running']}) is under way; searches use this "
+                      "index until it finishes.")
     pending = info["figures_ocr_pending"]
-    if pending:
+    if pending and not info["build_running"]:
         from pathlib import Path
 
         from .hints import index_command

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import os
 import re
 import shlex
 import sqlite3
@@ -106,6 +107,10 @@ def corrupt_vectors(index: Path) -> None:
     (IndexDir(index).current() / VECTORS_NAME).write_bytes(b"\0" * 1000)
 
 
+def garbage_pointer(index: Path) -> None:
+    (index / "CURRENT").write_text("garbage\n")
+
+
 STATES = {
     # state: (how to make it, what the message says, builds before: 2 keeps an older generation)
     "damaged database": (corrupt_database, "is damaged", 1),
@@ -114,6 +119,7 @@ STATES = {
     "older format": (older_format, "older format", 1),
     "newer format": (newer_format, "newer notesearch", 1),
     "damaged vectors": (corrupt_vectors, "is damaged", 1),
+    "damaged pointer to the live generation": (garbage_pointer, "is damaged", 2),
 }
 
 
@@ -285,6 +291,22 @@ def test_status_after_no_ocr_names_the_command_that_reads_the_figures(tmp_path, 
     with NoteIndex.open(index) as opened:
         assert opened.status()["figures_ocr_pending"] == 0
     assert "OCR'd" not in cli("status", "--index", index).output
+
+
+def test_status_during_a_build_says_so_instead_of_a_command_that_would_be_refused(
+        tmp_path, notes):
+    slide = text_image(tmp_path / "slide.png", ["Gradient checking", "two-sided difference"])
+    make_pdf(notes / "slides.pdf", ["A page with a slide. " * 5], images={0: slide})
+    index = tmp_path / "index"
+    NoteIndex.build(notes, index, ocr=False)
+    with IndexDir(index).write_lock():  # as a running build holds it
+        shown = cli("status", "--index", index).output
+        assert json.loads(cli("status", "--index", index, "--json").stdout)[
+            "build_running"] == str(os.getpid())
+    assert f"A build (PID {os.getpid()}) is under way" in shown
+    assert "not OCR'd" not in shown and "notesearch index" not in shown
+    assert json.loads(cli("status", "--index", index, "--json").stdout)["build_running"] is None
+    assert "--no-ocr" in cli("status", "--index", index).output
 
 
 def test_api_errors_name_parameters(tmp_path, notes):
