@@ -227,7 +227,8 @@ class Builder:
         cache.close()
         db.commit()
         changed = self.report.added or self.report.updated or self.report.removed
-        if changed or self.upgraded or self.dir.current() is None or self.rebuild:
+        moved = store.get_meta(db).get("notes_dir") != str(self.notes_dir.resolve())
+        if changed or moved or self.upgraded or self.dir.current() is None or self.rebuild:
             self._commit(temp, db)
         else:
             db.close()
@@ -240,6 +241,8 @@ class Builder:
             sha = reader.fingerprint(path, self.folder)
             if previous is not None and previous.sha256 == sha:
                 self.report.unchanged.append(name)
+                if previous.path != str(path.resolve()):  # the notes folder was moved
+                    store.move_document(db, previous.id, str(path.resolve()))
                 return
             read = reader.read(path, self.folder, self.dir.figures_dir, self.warn)
         except NoteUnreadable as exc:  # a reason known to be the file's; log what caused it

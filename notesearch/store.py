@@ -426,6 +426,10 @@ def delete_document(db: sqlite3.Connection, doc_id: int) -> None:
     db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
 
+def move_document(db: sqlite3.Connection, doc_id: int, path: str) -> None:
+    db.execute("UPDATE documents SET path = ? WHERE id = ?", (path, doc_id))
+
+
 def add_document(db: sqlite3.Connection, *, name: str, path: str, sha256: str,
                  course: int | None, title: str, pages: int, size: int, format: str) -> int:
     cursor = db.execute(

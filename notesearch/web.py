@@ -39,6 +39,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from . import hints
 from .courses import COURSES, course_label, parse_course
 from .errors import BadQuery, NotesearchError, NoteUnreadable
 from .rank import MODES
@@ -203,8 +204,7 @@ async def _notesearch_error(request: Request, exc: NotesearchError) -> Response:
     return TEMPLATES.TemplateResponse(
         request, "message.html",
         {"title": "No index to search" if status == 503 else "Bad request", "message": str(exc),
-         "command": f"notesearch index NOTES_DIR --index {holder.root}" if status == 503
-         else None},
+         "command": hints.index_command(holder.root, None) if status == 503 else None},
         status_code=status)
 
 
@@ -331,8 +331,8 @@ def notes_file(index: NoteIndex, doc: StoredDocument) -> Path:
     if not real.is_relative_to(root):
         raise HTTPException(404, f"{doc.name} lies outside the notes folder")
     if not real.is_file():
-        raise HTTPException(404, f"{doc.name} is no longer at {path}; run `notesearch "
-                                 "index NOTES_DIR` to bring the index up to date")
+        raise HTTPException(404, f"{doc.name} is no longer at {path}; run "
+                                 f"`{_update_command(index)}` to bring the index up to date")
     return real
 
 
@@ -372,7 +372,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
             def image_url(image: Path) -> str:
                 return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
 
-            with _unreadable(doc):
+            with _unreadable(index, doc):
                 html = index.section_html(doc, path, number, passage.text if passage else "",
                                           answer, image_url)
 
@@ -442,7 +442,7 @@ def note_image(request: Request, doc_id: int, relative: str) -> Response:
             raise HTTPException(404, "no such image")
         root = _notes_root(index, doc.name)
         path = notes_file(index, doc)
-        with _unreadable(doc):
+        with _unreadable(index, doc):
             shown = index.embedded_images(doc, path)
     try:
         file = (root / relative).resolve()
@@ -454,14 +454,20 @@ def note_image(request: Request, doc_id: int, relative: str) -> Response:
 
 
 @contextmanager
-def _unreadable(doc: StoredDocument) -> Iterator[None]:
+def _unreadable(index: NoteIndex, doc: StoredDocument) -> Iterator[None]:
     """A note that changed into something unreadable since it was indexed (or vanished) is a
     404 that says what to run, not an error page."""
     try:
         yield
     except (NoteUnreadable, OSError) as exc:
-        raise HTTPException(404, f"{doc.name} can no longer be read ({exc}); run `notesearch "
-                                 "index NOTES_DIR` to bring the index up to date") from None
+        raise HTTPException(404, f"{doc.name} can no longer be read ({exc}); run "
+                                 f"`{_update_command(index)}` to bring the index up to "
+                                 "date") from None
+
+
+def _update_command(index: NoteIndex) -> str:
+    """The command that brings this index up to date with its notes folder."""
+    return hints.index_command(index.dir.root, index.notes_dir)
 
 
 def figure_image(request: Request, sha: str) -> Response:
@@ -494,6 +500,8 @@ def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
     """
     import uvicorn
 
+    from .index import NoteIndex
+
     sock = _listen(host, port)
     url = f"http://{_url_host(host)}:{sock.getsockname()[1]}/"
     local = host in ("127.0.0.1", "localhost", "::1")
@@ -501,6 +509,10 @@ def serve(index_dir: Path, host: str = "127.0.0.1", port: int = 8765,
     if not local:
         print(f"warning: listening on {host}: anyone who can reach this machine can read "
               "your notes", file=sys.stderr, flush=True)
+    try:
+        NoteIndex.open(index_dir).close()
+    except NotesearchError as exc:  # said once here, not by every worker
+        print(f"warning: {exc}; the page answers once it is built", file=sys.stderr, flush=True)
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     # Each worker process builds its own app from these (uvicorn starts workers by import).
@@ -556,8 +568,8 @@ def _warm_up(holder: IndexHolder) -> None:
     try:
         with holder.use() as index:
             index.embedder.encode(["warm up"])
-    except NotesearchError as exc:
-        print(f"warning: {exc}", file=sys.stderr, flush=True)
+    except NotesearchError:
+        pass  # `serve` said so once at start; the page says it too
     except Exception as exc:  # the page will show the problem; the server keeps running
         print(f"warning: could not load the index ({type(exc).__name__}: {exc})",
               file=sys.stderr, flush=True)

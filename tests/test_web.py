@@ -313,6 +313,23 @@ def test_pages_forbid_scripts_and_foreign_hosts(client):
     assert client.get("/", headers={"host": "evil.example"}).status_code == 400
 
 
+def test_a_moved_notes_folder_is_followed_and_a_lost_note_names_the_fix(small_index, tmp_path):
+    index, first, moved = tmp_path / "index", tmp_path / "notes", tmp_path / "moved"
+    shutil.copytree(small_index, index)
+    shutil.copytree(small_index.parent / "notes", first, symlinks=True)
+    NoteIndex.build(first, index, ocr=False)
+    first.rename(moved)  # the learner moves the folder and indexes it where it is now
+    report = NoteIndex.build(moved, index, ocr=False)
+    assert not report.added and not report.updated and not report.removed
+    client = TestClient(create_app(index))
+    hit = first_hit(client, "zebra initialisation stripes")
+    assert client.get(f"/pdf/{hit['doc_id']}").status_code == 200
+    (moved / C1).rename(tmp_path / "elsewhere.pdf")
+    page = client.get(f"/pdf/{hit['doc_id']}")
+    assert page.status_code == 404
+    assert f"notesearch index {moved} --index {index}" in page.text
+
+
 # ----------------------------------------------------------------------------- no index
 
 def test_missing_index_says_what_to_run(tmp_path):
