@@ -244,7 +244,7 @@ def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
     from .progress import bar
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(images) or 1))
-    with bar("OCR", len(images), "figures", progress) as shown:
+    with bar("OCR", len(images), "images", progress) as shown:  # figures and scanned pages
         for sha, text, why in _read_all(images, workers, warn, pages):
             shown.update()
             if text is None:

@@ -13,6 +13,7 @@ with the same size and time twice is reported once, not at every build.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -142,6 +143,8 @@ def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | No
     """
     import watchfiles
 
+    # watchfiles logs "KeyboardInterrupt caught, stopping watch" on Ctrl-C: the user knows.
+    logging.getLogger("watchfiles.main").setLevel(logging.ERROR)
     notes_dir, index_dir = Path(notes_dir), Path(index_dir)
     if not notes_dir.is_dir():
         raise NotesNotFound(f"notes folder {notes_dir} does not exist or is not a folder")
