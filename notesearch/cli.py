@@ -10,8 +10,8 @@ to the same results. numpy, ONNX Runtime and PyTorch load inside the commands th
 
 Exit codes: 0 done; 1 an error the message explains (bad input, no index, ...); 2 a usage
 error (unknown option, value out of range); 3 `index` finished but skipped some files;
-130 interrupted; 141 whatever read the output stopped reading (`| head`), quietly, as a
-tool killed by SIGPIPE.
+130 interrupted (as the shell shows it: notesearch ends by SIGINT, see `exit_interrupted`);
+141 whatever read the output stopped reading (`| head`), quietly, as a tool killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .courses import parse_course
 from .errors import NotesearchError
 
 EXIT_ERROR = 1
 EXIT_SKIPPED = 3
-EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 MODES = ("hybrid", "dense", "lexical")
 # A build commits its text before it reads figures, and caches each figure's text as it is read.
@@ -63,15 +63,30 @@ def main() -> None:
     except BrokenPipeError:
         drop_output()
         sys.exit(EXIT_PIPE_CLOSED)
-    except KeyboardInterrupt:
-        print_error(INTERRUPTED, prefix="")
-        sys.exit(EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, Interrupted):
+        exit_interrupted()
     except Exception as exc:  # a bug in notesearch: one line here, the traceback on request
         if os.environ.get("NOTESEARCH_DEBUG"):
             raise
         print_error(f"unexpected {type(exc).__name__}: {exc}. This is a bug in notesearch; run "
                     "again with NOTESEARCH_DEBUG=1 to see the traceback, and please report it")
         sys.exit(EXIT_ERROR)
+
+
+class Interrupted(BaseException):
+    """Ctrl-C inside a Typer command, on its way to `main`: Typer would turn a KeyboardInterrupt
+    into a silent exit with status 130, and catches nothing derived from BaseException alone."""
+
+
+def exit_interrupted() -> NoReturn:
+    """Say the index is safe, then end as Python ends on an uncaught Ctrl-C: its clean-up at exit
+    runs, then the process kills itself with SIGINT. The shell shows 130 either way, but a shell
+    script running notesearch stops only when its child died of SIGINT; a plain exit status 130
+    let a loop of builds go on to the next one. (Exiting with 130 also could not be relied on:
+    Python turned it into SIGINT anyway now and then.)"""
+    print_error(INTERRUPTED, prefix="")
+    sys.excepthook = lambda *_: None  # the line above is the whole report
+    raise KeyboardInterrupt from None
 
 
 def drop_output() -> None:

@@ -18,11 +18,10 @@ from typer.core import TyperGroup
 
 from .cli import (
     EXIT_ERROR,
-    EXIT_INTERRUPTED,
     EXIT_PIPE_CLOSED,
     EXIT_SKIPPED,
-    INTERRUPTED,
     MODES,
+    Interrupted,
     drop_output,
     print_error,
     run_search,
@@ -44,9 +43,8 @@ class _Commands(TyperGroup):
         except (NotesearchError, OSError) as exc:
             print_error(user_message(exc))
             raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt:  # Typer would exit 130 without a word
-            print_error(INTERRUPTED, prefix="")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # `cli.main` says so and ends the process
+            raise Interrupted from None
 
 
 app = typer.Typer(

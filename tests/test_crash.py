@@ -204,7 +204,7 @@ def test_ctrl_c_while_figures_are_read_stops_now_and_keeps_what_was_read(tmp_pat
     command = [sys.executable, "-m", "notesearch", "index", str(notes), "--index", str(index)]
 
     done, took = ctrl_c(command, lambda: cached_figures(index) >= 2)
-    assert done.returncode == 130, done.stderr
+    assert done.returncode == -signal.SIGINT, done.stderr
     assert done.stderr.strip().splitlines()[-1] == INTERRUPTED
     assert "Traceback" not in done.stderr
     assert not [line for line in done.stderr.splitlines() if line.startswith("notesearch: OCR")
@@ -226,8 +226,22 @@ def test_ctrl_c_while_text_is_read_leaves_the_index_as_it_was(tmp_path, onnx_mod
     expected = results(index)
 
     done, _ = ctrl_c(build_command(notes, index), lambda: bool(list(index.glob(".tmp-*"))))
-    assert done.returncode == 130, done.stderr
+    assert done.returncode == -signal.SIGINT, done.stderr
     assert done.stderr.strip().splitlines()[-1] == INTERRUPTED
     assert "Traceback" not in done.stderr
     assert results(index) == expected
     assert not list(index.glob(".tmp-*"))
+
+
+def test_ctrl_c_stops_a_shell_script_running_builds(tmp_path, onnx_models):
+    """A build ends by SIGINT after its message, so the shell that ran it shows 130 and stops
+    too: with a plain exit status 130 a script's loop went on to the next build."""
+    notes = make_notes(tmp_path / "notes")
+    index = seeded_index(onnx_models, tmp_path / "index")
+    script = 'for pass in 1 2; do "$@"; echo "went on after $?"; done'
+
+    done, _ = ctrl_c(["bash", "-c", script, "bash", *build_command(notes, index)],
+                     lambda: bool(list(index.glob(".tmp-*"))))
+    assert done.returncode == -signal.SIGINT, done.stdout + done.stderr
+    assert "went on" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == INTERRUPTED
