@@ -143,17 +143,11 @@ class NoteIndex:
     def search(self, query: str, k: int = 5, course: int | None = None,
                mode: str = "hybrid") -> list[Hit]:
         """The k best pages for `query`, each cited by its best passage."""
-        parsed = _check_query(query, k, mode)
-        if course is not None and course not in COURSES:
-            raise BadQuery(f"course must be one of 1-5, not {course}")
-        return self.searcher.search(parsed, k, course, mode)
+        return self.searcher.search(_check_query(query, k, mode, course), k, course, mode)
 
     def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
         """Figures whose printed text best answers `query`, for opening the slide itself."""
-        parsed = _check_query(query, k, "hybrid")
-        if course is not None and course not in COURSES:
-            raise BadQuery(f"course must be one of 1-5, not {course}")
-        return self.searcher.figures(parsed, k, course)
+        return self.searcher.figures(_check_query(query, k, "hybrid", course), k, course)
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:
         """For each passage, the 1-3 sentences of its page that best answer `query`: each
@@ -244,12 +238,14 @@ class NoteIndex:
         }
 
 
-def _check_query(query: str, k: int, mode: str) -> Query:
+def _check_query(query: str, k: int, mode: str, course: int | None) -> Query:
     parsed = Query.parse(query)
     if k < 1:
         raise BadQuery(f"k must be at least 1, not {k}")
     if mode not in RANKERS:
         raise BadQuery(f"mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
+    if course is not None and course not in COURSES:
+        raise BadQuery(f"course must be one of 1-5, not {course}")
     return parsed
 
 

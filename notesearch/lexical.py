@@ -82,14 +82,9 @@ def page_scores(db: sqlite3.Connection, query: Query, pages: Iterable[tuple[int,
                 ) -> dict[tuple[int, int], float]:
     """BM25 of whole pages, prose and slide text as one, for these (document, page) pairs.
 
-    Pages without any query word are left out (their BM25 is 0). One pass over the matches,
-    filtered here: handing FTS5 the list of rowids was twenty times slower.
+    Pages without any query word are left out (their BM25 is 0).
     """
-    wanted = set(pages)
-    match = query.match()
-    if match is None or not wanted:
-        return {}
-    return {key: score for key, score in store.bm25_pages(db, match) if key in wanted}
+    return _bm25_of(db, query.match(), set(pages))
 
 
 def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tuple[int, int, int]]
@@ -97,7 +92,13 @@ def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tupl
     """The pages of these (document, first page, last page) spans that hold every word of the
     query, in their prose or their slides' text."""
     wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
-    if not wanted or not query.terms:
-        return set()
-    match = " AND ".join(f'"{w}"' for w in query.terms)
-    return {key for key, _ in store.bm25_pages(db, match) if key in wanted}
+    return set(_bm25_of(db, query.match(every=True), wanted))
+
+
+def _bm25_of(db: sqlite3.Connection, match: str | None, wanted: set[tuple[int, int]]
+             ) -> dict[tuple[int, int], float]:
+    """BM25 of the `wanted` (document, page) pairs that match; one pass over the matches,
+    filtered here: handing FTS5 the list of rowids was twenty times slower."""
+    if match is None or not wanted:
+        return {}
+    return {key: score for key, score in store.bm25_pages(db, match) if key in wanted}

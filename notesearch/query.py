@@ -37,11 +37,13 @@ class Query:
             raise BadQuery("the query is empty; type what you are looking for")
         return cls(text, query_for_embedding(text), terms(text))
 
-    def match(self, words: tuple[str, ...] | list[str] | None = None) -> str | None:
-        """The FTS5 expression for these words (default: all terms): each one quoted, so
-        quotes, stars, minus signs, colons, NEAR and AND in a query are just text."""
+    def match(self, words: tuple[str, ...] | list[str] | None = None, every: bool = False
+              ) -> str | None:
+        """The FTS5 expression for these words (default: all terms), matching any of them or,
+        with `every`, all: each one quoted, so quotes, stars, minus signs, colons, NEAR and AND
+        in a query are just text."""
         chosen = self.terms if words is None else words
-        return " OR ".join(f'"{w}"' for w in chosen) or None
+        return (" AND " if every else " OR ").join(f'"{w}"' for w in chosen) or None
 
 
 def terms(text: str) -> tuple[str, ...]:

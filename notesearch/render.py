@@ -22,22 +22,33 @@ class _Console(Console):
 console = _Console(highlight=False, soft_wrap=True)
 
 
-def citation(hit: Hit) -> str:
+def citation(hit: Hit | FigureHit) -> str:
+    last = hit.page_end if isinstance(hit, Hit) else hit.page
     return f"{course_label(hit.course, hit.course_title)} — {hit.file}, " \
-        f"{pages_cited(hit.page, hit.page_end, hit.section, hit.line)}"
+        f"{pages_cited(hit.page, last, hit.section, hit.line)}"
+
+
+def _opening(hits: list[Hit] | list[FigureHit], none: str, what: str) -> bool:
+    """Say when there is nothing, or nothing confident; False when there is nothing."""
+    if not hits:
+        console.print(none)
+        return False
+    if not any(h.confident for h in hits):
+        console.print(f"[yellow]No confident match in your notes; closest {what}:[/]")
+    return True
+
+
+def _weak(hit: Hit | FigureHit) -> str:
+    return "" if hit.confident else " [yellow](weak)[/]"
 
 
 def print_hits(hits: list[Hit], query: str) -> None:
-    if not hits:
-        console.print("no results")
+    if not _opening(hits, "no results", "passages"):
         return
-    if not any(h.confident for h in hits):
-        console.print("[yellow]No confident match in your notes; closest passages:[/]")
     for hit in hits:
-        weak = "" if hit.confident else " [yellow](weak)[/]"
         kind = " [magenta]\\[figure text][/]" if hit.kind == "figure" else ""
         console.print(f"[bold]{hit.rank}.[/] [cyan]{hit.score:.3f}[/] "
-                      f"{escape(citation(hit))}{kind}{weak}")
+                      f"{escape(citation(hit))}{kind}{_weak(hit)}")
         text = "".join(f"[bold yellow]{escape(s)}[/]" if match else escape(s)
                        for s, match in shown(hit.text, hit.answer, query))
         console.print(f"   {text}")
@@ -47,16 +58,11 @@ def print_hits(hits: list[Hit], query: str) -> None:
 
 
 def print_figures(hits: list[FigureHit]) -> None:
-    if not hits:
-        console.print("no figures")
+    if not _opening(hits, "no figures", "figures"):
         return
-    if not any(h.confident for h in hits):
-        console.print("[yellow]No confident match in your notes; closest figures:[/]")
     for hit in hits:
-        weak = "" if hit.confident else " [yellow](weak)[/]"
-        cited = (f"{course_label(hit.course, hit.course_title)} — {hit.file}, "
-                 f"{pages_cited(hit.page, hit.page, hit.section, hit.line)}")
-        console.print(f"[bold]{hit.rank}.[/] {escape(cited)}{weak}\n   {escape(hit.path)}")
+        console.print(f"[bold]{hit.rank}.[/] {escape(citation(hit))}{_weak(hit)}\n"
+                      f"   {escape(hit.path)}")
 
 
 def print_status(info: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,12 +117,10 @@ class Searcher:
             hit = place.get((passage.doc_id, passage.page), unplaced)[1]
             text = store.figure_texts(self.db, passage.doc_id, figure.page, figure.page)
             out.append(FigureHit(
-                len(out) + 1, round(share[i], 4), passage.file, passage.course,
-                COURSES.get(passage.course, passage.title), figure.page,
-                str(self.root / figure.path), text.get(figure.sha256, passage.text),
-                passage.section if passage.format != "pdf" else None,
-                passage.line if passage.format != "pdf" else None,
-                share[i] > 0.999 or (hit is not None and hit.confident)))
+                rank=len(out) + 1, score=round(share[i], 4), **_cited(passage),
+                page=figure.page, path=str(self.root / figure.path),
+                text=text.get(figure.sha256, passage.text),
+                confident=share[i] > 0.999 or (hit is not None and hit.confident)))
         for hit in pages:  # then figures without text on the best pages, in page order
             for figure in hit.figures:
                 if figure["sha256"] not in seen:
@@ -160,16 +159,22 @@ class Searcher:
              sentences: str, figures_shown: list[StoredFigure]) -> Hit:
         figures = [{"path": str(self.root / f.path), "page": f.page, "sha256": f.sha256}
                    for f in figures_shown]
-        sectioned = passage.format != "pdf"
         return Hit(
-            rank=number, score=round(scored.score, 4), file=passage.file,
-            course=passage.course, course_title=COURSES.get(passage.course, passage.title),
-            page=passage.page, page_end=passage.page_end, text=passage.text, kind=passage.kind,
-            figures=figures, confident=scored.confident, doc_id=passage.doc_id,
-            chunk_id=passage.id, answer=sentences, format=passage.format,
-            section=passage.section if sectioned else None,
-            line=passage.line if sectioned else None,
+            rank=number, score=round(scored.score, 4), **_cited(passage), page=passage.page,
+            page_end=passage.page_end, text=passage.text, kind=passage.kind, figures=figures,
+            confident=scored.confident, doc_id=passage.doc_id, chunk_id=passage.id,
+            answer=sentences, format=passage.format,
         )
+
+
+def _cited(passage: StoredPassage) -> dict[str, Any]:
+    """What a hit or a figure cites of its passage's note: file, course, and for a Markdown
+    note the section and the line it starts on."""
+    sectioned = passage.format != "pdf"
+    return {"file": passage.file, "course": passage.course,
+            "course_title": COURSES.get(passage.course, passage.title),
+            "section": passage.section if sectioned else None,
+            "line": passage.line if sectioned else None}
 
 
 def _span(passage: StoredPassage) -> store.Span:
