@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from .records import Chunk, Page
 
-CHUNKER_VERSION = 4  # bumped when passages are cut or embedded differently, or pages read so
+CHUNKER_VERSION = 5  # bumped when passages are cut or embedded differently, or pages read so
 TARGET_WORDS = 150
 MAX_WORDS = 220
 MIN_WORDS = 40

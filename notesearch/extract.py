@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NoteUnreadable, one_line
 from .records import Figure, FigureCounts, Page
-from .textnorm import clean_page_text
+from .textnorm import clean_page_text, letter_spaced
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,18 +86,25 @@ def pdf_title(reader, path: Path) -> str:
 
 
 def iter_pages(reader, path: Path, warn: Warn) -> Iterator[tuple[Page, object]]:
-    """Yield each page's cleaned text with its pypdf page object (for figure extraction)."""
+    """Yield each page's cleaned text with its pypdf page object (for figure extraction).
+
+    Text is read in pypdf's default mode, which keeps a multi-column page's columns apart. A
+    page it reads letter-spaced is read again in layout mode, which places glyphs by position
+    and so joins them back into words ("keep_prob = 0.8"), but runs side-by-side columns
+    together line by line: hence only then."""
     for number, pdf_page in enumerate(_pages(reader, path, warn), start=1):
         if pdf_page is None:
             yield Page(number, ""), None
             continue
         try:
-            raw = pdf_page.extract_text() or ""
+            text = clean_page_text(pdf_page.extract_text() or "")
+            if letter_spaced(text):
+                text = clean_page_text(pdf_page.extract_text(extraction_mode="layout") or "")
         except Exception as exc:
             warn(f"{path.name} p. {number}: text not readable ({type(exc).__name__}); "
                  "page kept empty")
-            raw = ""
-        yield Page(number, clean_page_text(raw)), pdf_page
+            text = ""
+        yield Page(number, text), pdf_page
 
 
 def is_scanned(page: Page, pdf_page) -> bool:

@@ -12,6 +12,12 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Math typeset by LaTeX or MathJax often extracts one glyph per line; such runs are rejoined
 # into one line so they neither split sentences nor flood the chunker with "lines".
 _GLYPH_RUN = re.compile(r"(?:^.{1,3}\n+){3,}", re.MULTILINE)
+# Six or more one-character words in a row: a word spelt out glyph by glyph ("k e e p _ p r o b").
+_LETTER_SPACED = re.compile(r"(?:\b\w\b ){5,}\b\w\b")
+# A page is letter-spaced when such runs hold this share of its characters. Two of the five
+# course PDFs set code and formulas one glyph at a time: up to a fifth of a page, and none of
+# the other authors' notes.
+LETTER_SPACED_SHARE = 0.01
 _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 _NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 
@@ -36,6 +42,14 @@ def clean_page_text(raw: str) -> str:
     text = _BLANK_LINES.sub("\n\n", text)
     text = _GLYPH_RUN.sub(lambda m: " ".join(m.group(0).split()) + "\n", text)
     return text.strip()
+
+
+def letter_spaced(text: str) -> bool:
+    """Whether a cleaned page spells words out one glyph at a time, as default text extraction
+    reads glyphs that a PDF places one by one (Evernote's code blocks): such words match no
+    query and blur the page's meaning."""
+    spaced = sum(len(run.group(0)) for run in _LETTER_SPACED.finditer(text))
+    return spaced >= LETTER_SPACED_SHARE * len(text) > 0
 
 
 def query_for_embedding(query: str) -> str:

@@ -36,8 +36,15 @@ def test_wrapped_prose_lines_rejoin_into_sentences(index):
     assert ("The dropout technique is usually used in computer vision, because you almost "
             "always don’t have enough data and is probably always overfitting.") in sentences
     assert "Other regularization methods" in sentences  # a heading stands alone
-    # The inverted-dropout code, extracted glyph by glyph, is not a sentence.
-    assert not any("e e p _ p r o b" in s for s in sentences)
+    # The inverted-dropout code, drawn glyph by glyph, reads as code, not as "k e e p _ p r o b".
+    assert any("keep_prob = 0.8 #there is 0.2 chance of removing a hidden unit" in s
+               for s in sentences)
+
+
+def test_code_drawn_glyph_by_glyph_is_found_by_its_words(index):
+    hit = index.search("keep_prob", k=1)[0]
+    assert (hit.file, hit.page, hit.confident) == (
+        "Course 2 - Improving Deep Learning Networks.pdf", 7, True)
 
 
 def test_a_proper_noun_after_a_line_break_does_not_end_the_sentence(index):

@@ -412,3 +412,43 @@ def test_outcome_table(hostile):
     for file, what, why in rows:
         print(f"| {file} | {what} | {why} |")
     assert all(what != "missing" for _f, what, _w in rows)
+
+
+def glyph_by_glyph_pdf(path: Path) -> Path:
+    """Page 1: a sentence, then a code line drawn one glyph per text object in a flipped text
+    matrix, as Evernote exports code blocks (pypdf's default mode reads a glyph per line).
+    Page 2: two columns side by side, which layout mode would run together line by line."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Courier")}))
+    code = "keep_prob = 0.8 # chance of keeping a hidden unit"
+    glyphs = [f"BT /F1 12 Tf 1 0 0 -1 0 0 Tm {72 + n * 7.2:.1f} -690 Td ({ch}) Tj ET"
+              for n, ch in enumerate(code) if ch != " "]
+    left = ["Momentum averages past", "gradients so steps", "stop oscillating."]
+    right = ["Dropout switches off", "random hidden units", "while training."]
+    columns = [f"BT /F1 11 Tf {x} {700 - 14 * n} Td ({line}) Tj ET"
+               for x, lines in ((72, left), (330, right)) for n, line in enumerate(lines)]
+    for ops in (["BT /F1 12 Tf 72 720 Td (Inverted dropout scales what it keeps.) Tj ET",
+                 *glyphs], columns):
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        content = DecodedStreamObject()
+        content.set_data("\n".join(ops).encode())
+        page[NameObject("/Contents")] = writer._add_object(content)
+    writer.write(path)
+    return path
+
+
+def test_glyph_by_glyph_code_reads_as_words_and_columns_stay_apart(tmp_path):
+    from notesearch.extract import iter_pages, open_pdf
+
+    pdf = glyph_by_glyph_pdf(tmp_path / "code.pdf")
+    code, columns = (page.text for page, _ in iter_pages(open_pdf(pdf), pdf, print))
+    assert "keep_prob = 0.8 # chance of keeping a hidden unit" in code
+    assert "Momentum averages past\ngradients so steps" in columns
+    assert "Dropout switches off\nrandom hidden units" in columns
