@@ -1,9 +1,11 @@
 """notesearch: local, offline semantic search over PDF study notes, cited by course and page.
 
     from notesearch import NoteIndex
-    NoteIndex.build("notes/", "index/")
-    for hit in NoteIndex.open("index/").search("why normalise inputs"):
-        print(hit.course_title, hit.page, hit.text)
+
+    if __name__ == "__main__":  # OCR's worker processes import the script again
+        NoteIndex.build("notes/", "index/")
+        for hit in NoteIndex.open("index/").search("why normalise inputs"):
+            print(hit.course_title, hit.page, hit.text)
 
 Names load on first use (PEP 562), so `notesearch --help` does not pay for numpy.
 """
@@ -16,7 +18,7 @@ _EXPORTS = {
     "NotesearchError": "errors", "IndexNotFound": "errors", "IndexMismatch": "errors",
     "IndexBusy": "errors", "IndexUnwritable": "errors", "NotesNotFound": "errors",
     "NoteUnreadable": "errors",
-    "BadQuery": "errors", "BadEvalFile": "errors",
+    "BadQuery": "errors", "BadEvalFile": "errors", "OcrUnavailable": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -74,6 +74,7 @@ class BuildReport:
     figures_ocr_read: int = 0
     figures_ocr_pending: int = 0  # images (figures and scanned pages) sent to OCR
     scans_ocr_read: int = 0
+    ocr_failed: int = 0  # images OCR could not read, left for the next build
     seconds: float = 0.0
     ocr: bool = True
     log: str = ""  # where the tracebacks of skipped files are, when any file was skipped
@@ -85,6 +86,9 @@ class BuildReport:
         if self.figures_ocr_read or self.scans_ocr_read:
             line += (f"; OCR read {self.figures_ocr_read} figures and {self.scans_ocr_read} "
                      "scanned pages")
+        if self.ocr_failed:
+            line += (f"; {self.ocr_failed} images could not be OCR'd (warnings above; the next "
+                     "build tries them again)")
         if not self.ocr:
             line += "; figures and scanned pages not OCR'd (--no-ocr)"
         if self.failed:
@@ -360,6 +364,9 @@ class Builder:
                 with closing(read_figures(todo, cache, self.progress, warn=self.warn,
                                           pages=frozenset(keys.values()))) as results:
                     for sha, text in results:
+                        if text is None:  # warned about; stays pending for the next build
+                            self.report.ocr_failed += 1
+                            continue
                         texts[sha] = text
                         if sha in images:
                             self.report.figures_ocr_read += 1
@@ -371,6 +378,8 @@ class Builder:
         by_doc: dict[int, tuple[list[Chunk], list[int | None]]] = {}
         done = []
         for figure in store.figure_rows_pending(db):
+            if figure.sha256 not in texts:
+                continue
             chunks, ids = by_doc.setdefault(figure.doc_id, ([], []))
             for chunk in figure_passages(texts[figure.sha256], figure.page):
                 chunks.append(chunk)

@@ -34,6 +34,11 @@ class NoteUnreadable(NotesearchError):
     not what its name says)."""
 
 
+class OcrUnavailable(NotesearchError):
+    """OCR's worker processes could not start; the text of the notes is indexed, their figures
+    wait for the next build."""
+
+
 class BadQuery(NotesearchError):
     """A query or a search option the index cannot answer."""
 

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+from .errors import OcrUnavailable
+
 # Lines the recogniser is less sure of are mostly handwriting and arrows read as letters.
 MIN_LINE_CONFIDENCE = 0.7
 ENGINE = "rapidocr-3"
@@ -66,6 +68,11 @@ def _worker_init() -> None:
     _engine = single_thread_engine()
 
 
+def _started() -> bool:
+    """A first task: it runs once a worker has started and loaded the engine."""
+    return True
+
+
 @contextmanager
 def ocr_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of OCR worker processes, each loading the engine once, on one thread.
@@ -80,6 +87,14 @@ def ocr_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     try:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=_worker_init) as pool:
+            try:  # a worker that cannot start would otherwise fail every image in turn
+                pool.submit(_started).result()
+            except BrokenProcessPool:
+                raise OcrUnavailable(
+                    "OCR worker processes could not start (their error is above); the notes' "
+                    "text is indexed and the next build reads the figures. A script calling "
+                    "NoteIndex.build must keep its code under `if __name__ == \"__main__\":`, "
+                    "because each worker imports the script again") from None
             yield pool
     finally:
         for name, value in saved.items():
@@ -238,8 +253,9 @@ def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
     The images whose key is in `pages` are rendered scanned pages, read in reading order.
 
     Every image is yielded once. One that cannot be read (a corrupt file, RapidOCR raising, its
-    worker dying) is warned about and yielded with empty text but not cached, so a later build
-    tries it again; images that cannot hold text are cached as empty without OCR.
+    worker dying) is warned about and yielded with None, and not cached: the caller leaves it
+    pending, so the next build tries it again. Images that cannot hold text are cached as empty
+    without OCR. Raises OcrUnavailable when no worker can start.
     """
     from .progress import bar
 
@@ -248,8 +264,8 @@ def read_figures(images: dict[str, Path], cache: OcrCache, progress: bool,
         for sha, text, why in _read_all(images, workers, warn, pages):
             shown.update()
             if text is None:
-                warn(f"could not OCR figure {images[sha]} ({why}); its text is left out")
-                yield sha, ""
+                warn(f"could not OCR figure {images[sha]} ({why}); the next build tries again")
+                yield sha, None
             else:
                 cache.put(sha, text)
                 yield sha, text

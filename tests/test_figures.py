@@ -171,3 +171,55 @@ def test_figures_finds_the_slide_that_prints_the_words_not_the_page_about_them(
     assert "Update Rule" in found[0].text and found[0].score == 1.0 and found[1].score == 0.0
     text = CliRunner().invoke(app, ["figures", "adam optimiser", "--index", str(index)]).stdout
     assert text.startswith("1. course — course.pdf, p. 3\n")
+
+
+def test_a_figure_ocr_cannot_read_stays_pending_and_the_next_build_reads_it(slide_notes, tmp_path,
+                                                                          onnx_models):
+    """A failed image used to be marked read with no text: lost until --rebuild."""
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(slide_notes, index, ocr=False)
+    with NoteIndex.open(index) as notes:
+        path = index / notes.db.execute("SELECT path FROM figures").fetchone()["path"]
+    saved = path.read_bytes()
+    path.write_bytes(saved[:200])  # truncated: the image cannot be decoded
+
+    warnings: list[str] = []
+    report = NoteIndex.build(slide_notes, index, ocr=True, warn=warnings.append)
+    assert (report.figures_ocr_read, report.ocr_failed) == (0, 1)
+    assert any("could not OCR figure" in w and "the next build tries again" in w
+               for w in warnings)
+    assert "1 images could not be OCR'd" in report.summary()
+    with NoteIndex.open(index) as notes:
+        assert notes.status()["figures_ocr_pending"] == 1
+
+    path.write_bytes(saved)
+    report = NoteIndex.build(slide_notes, index, ocr=True)
+    assert (report.figures_ocr_read, report.ocr_failed) == (1, 0)
+    with NoteIndex.open(index) as notes:
+        assert notes.status()["figures_ocr_pending"] == 0
+        assert notes.search(QUERY, k=1)[0].kind == "figure"
+
+
+def test_a_script_without_a_main_guard_is_told_how_to_fix_it(slide_notes, tmp_path, onnx_models):
+    """OCR workers are spawned processes, which import the calling script again: without the
+    guard each one ran the build anew, failed on the lock, and every figure was lost."""
+    import subprocess
+    import sys
+
+    index = seeded_index(onnx_models, tmp_path / "index")
+    script = tmp_path / "build_notes.py"
+    script.write_text("from notesearch import NoteIndex\n"
+                      f"NoteIndex.build({str(slide_notes)!r}, {str(index)!r})\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1
+    assert "OcrUnavailable" in done.stderr and 'if __name__ == "__main__":' in done.stderr
+    with NoteIndex.open(index) as notes:  # the text is indexed, the figure waits
+        assert notes.status()["figures_ocr_pending"] == 1
+        assert notes.search("optimisers and learning rates", k=1)[0].file == "lecture.pdf"
+
+    script.write_text("from notesearch import NoteIndex\n\nif __name__ == '__main__':\n"
+                      f"    NoteIndex.build({str(slide_notes)!r}, {str(index)!r})\n")
+    subprocess.run([sys.executable, str(script)], check=True, timeout=300)
+    with NoteIndex.open(index) as notes:
+        assert notes.status()["figures_ocr_pending"] == 0
