@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import NoteUnreadable
 from .textnorm import letters
 
 RENDER_WIDTH = 1240  # pixels; sharp on a laptop screen, ~150-300 kB per page
@@ -41,13 +42,20 @@ class Box:
 
 @contextmanager
 def _open_page(pdf_path: Path, number: int) -> Iterator[object]:
-    """Hold the pdfium lock with page `number` (1-based) of `pdf_path` open."""
+    """Hold the pdfium lock with page `number` (1-based) of `pdf_path` open. A file that is
+    no PDF any more, or lacks the page, raises NoteUnreadable."""
     import pypdfium2 as pdfium
 
     with _PDFIUM:
-        pdf = pdfium.PdfDocument(str(pdf_path))
         try:
-            page = pdf[number - 1]
+            pdf = pdfium.PdfDocument(str(pdf_path))
+        except pdfium.PdfiumError as exc:
+            raise NoteUnreadable(f"{pdf_path.name} is not a readable PDF ({exc})") from None
+        try:
+            try:
+                page = pdf[number - 1]
+            except (pdfium.PdfiumError, IndexError) as exc:
+                raise NoteUnreadable(f"{pdf_path.name} has no page {number} ({exc})") from None
             try:
                 yield page
             finally:

@@ -362,6 +362,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
 
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
+        fix = _update_command(index)
         passage = _passage_on(index, chunk, doc_id, number)
         answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
         if doc.format == "pdf":
@@ -372,7 +373,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
             def image_url(image: Path) -> str:
                 return f"/note-image/{doc_id}/{quote(image.relative_to(root).as_posix())}"
 
-            with _unreadable(index, doc):
+            with _unreadable(doc.name, fix):
                 html = index.section_html(doc, path, number, passage.text if passage else "",
                                           answer, image_url)
 
@@ -392,17 +393,19 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         context["html"] = html
         return TEMPLATES.TemplateResponse(request, "section.html", context)
     boxes, answer_boxes = [], []
-    if passage is not None and passage.kind == "figure" and passage.width:
-        boxes = figure_boxes(path, number, (passage.width, passage.height))
-    elif passage is not None and lines:
-        boxes = line_boxes(lines, passage.text)
-        answer_boxes = line_boxes(lines, answer) if answer else []
-    elif passage is not None:
-        boxes = passage_boxes(path, number, passage.text)
-        # The answer is marked more strongly, inside the passage's box when it lies there.
-        answer_boxes = passage_boxes(path, number, answer) if answer else []
+    with _unreadable(doc.name, fix):
+        if passage is not None and passage.kind == "figure" and passage.width:
+            boxes = figure_boxes(path, number, (passage.width, passage.height))
+        elif passage is not None and lines:
+            boxes = line_boxes(lines, passage.text)
+            answer_boxes = line_boxes(lines, answer) if answer else []
+        elif passage is not None:
+            boxes = passage_boxes(path, number, passage.text)
+            # The answer is marked more strongly, inside the passage's box when it lies there.
+            answer_boxes = passage_boxes(path, number, answer) if answer else []
+        size = rendered_size(path, number)
     context.update({
-        "size": rendered_size(path, number), "boxes": boxes, "answer_boxes": answer_boxes,
+        "size": size, "boxes": boxes, "answer_boxes": answer_boxes,
         "image": f"/render/{doc_id}/{number}.png", "pdf": f"/pdf/{doc_id}#page={number}",
     })
     return TEMPLATES.TemplateResponse(request, "page.html", context)
@@ -415,9 +418,11 @@ def page_image(request: Request, doc_id: int, number: int) -> Response:
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
         cache = _render_cache(index, doc, path)
+        fix = _update_command(index)
     if doc.format != "pdf":
         raise HTTPException(404, f"{doc.name} is not a PDF; its sections are shown as text")
-    data = render_png(path, number, cache, doc.sha256)
+    with _unreadable(doc.name, fix):
+        data = render_png(path, number, cache, doc.sha256)
     return Response(data, media_type="image/png",
                     headers={"Cache-Control": "private, max-age=600"})
 
@@ -442,7 +447,7 @@ def note_image(request: Request, doc_id: int, relative: str) -> Response:
             raise HTTPException(404, "no such image")
         root = _notes_root(index, doc.name)
         path = notes_file(index, doc)
-        with _unreadable(index, doc):
+        with _unreadable(doc.name, _update_command(index)):
             shown = index.embedded_images(doc, path)
     try:
         file = (root / relative).resolve()
@@ -454,15 +459,14 @@ def note_image(request: Request, doc_id: int, relative: str) -> Response:
 
 
 @contextmanager
-def _unreadable(index: NoteIndex, doc: StoredDocument) -> Iterator[None]:
+def _unreadable(name: str, fix: str) -> Iterator[None]:
     """A note that changed into something unreadable since it was indexed (or vanished) is a
-    404 that says what to run, not an error page."""
+    404 that says what to run (`fix`, from `_update_command`), not an error page."""
     try:
         yield
     except (NoteUnreadable, OSError) as exc:
-        raise HTTPException(404, f"{doc.name} can no longer be read ({exc}); run "
-                                 f"`{_update_command(index)}` to bring the index up to "
-                                 "date") from None
+        raise HTTPException(404, f"{name} can no longer be read ({exc}); run `{fix}` to bring "
+                                 "the index up to date") from None
 
 
 def _update_command(index: NoteIndex) -> str:

@@ -330,6 +330,25 @@ def test_a_moved_notes_folder_is_followed_and_a_lost_note_names_the_fix(small_in
     assert f"notesearch index {moved} --index {index}" in page.text
 
 
+
+def test_a_note_that_became_unreadable_is_a_404_that_names_the_fix(small_index, tmp_path):
+    """A PDF overwritten by a broken copy since it was indexed (which `index` skips, keeping
+    its old passages) made the page view and its image a 500."""
+    index, notes = tmp_path / "index", tmp_path / "notes"
+    shutil.copytree(small_index, index)
+    shutil.copytree(small_index.parent / "notes", notes, symlinks=True)
+    NoteIndex.build(notes, index, ocr=False)
+    client = TestClient(create_app(index))
+    hit = first_hit(client, "zebra initialisation stripes")
+    (notes / C1).write_bytes((notes / C1).read_bytes()[:300])
+    for path in (f"/page/{hit['doc_id']}/{hit['page']}?chunk={hit['chunk_id']}",
+                 f"/render/{hit['doc_id']}/{hit['page']}.png"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert f"{C1} can no longer be read" in page.text
+        assert f"notesearch index {notes} --index {index}" in page.text
+
+
 # ----------------------------------------------------------------------------- no index
 
 def test_missing_index_says_what_to_run(tmp_path):
