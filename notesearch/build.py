@@ -131,7 +131,8 @@ class Builder:
         started = time.perf_counter()
         # The index may lie inside the notes folder: its figures are no notes' images.
         self.folder = sources.NotesFolder(self.notes_dir, skip=self.dir.root)
-        notes = sources.find_notes(self.folder, self.warn, self.report.failed)
+        notes = sources.find_notes(self.folder, self.warn, self.report.failed,
+                                   may_be_empty=self._built_from_this_folder())
         with self.dir.write_lock():
             try:
                 self.model_name = self._choose_model()
@@ -153,6 +154,19 @@ class Builder:
                 self.dir.drop_temp()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _built_from_this_folder(self) -> bool:
+        """Whether the live index was built from this very notes folder: then the folder
+        holding no notes means the learner removed them all, and the index follows."""
+        live = self.dir.current()
+        if live is None or self.rebuild:
+            return False
+        try:
+            with closing(store.connect(live / layout.DB_NAME, readonly=True)) as db:
+                built_from = store.get_meta(db).get("notes_dir")
+        except sqlite3.Error:  # damaged: `_choose_model` says so
+            return False
+        return built_from == str(self.notes_dir.resolve())
 
     @property
     def embedder(self) -> Embedder:

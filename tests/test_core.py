@@ -10,7 +10,7 @@ import pytest
 from conftest import make_older_format, make_pdf, seeded_index
 from typer.testing import CliRunner
 
-from notesearch import NoteIndex
+from notesearch import NoteIndex, NotesNotFound
 from notesearch.cli import app
 from notesearch.layout import DB_NAME, IndexDir
 
@@ -125,6 +125,25 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     status = json.loads(cli("status", "--index", index_copy, "--json").stdout)
     assert "zebra.pdf" not in {d["file"] for d in status["documents"]}
 
+
+def test_removing_the_last_note_empties_the_index(tmp_path, onnx_models):
+    """The folder the index was built from, emptied: every note is dropped (it was an error,
+    and the removed notes went on answering). Another empty folder is still an error."""
+    notes = tmp_path / "notes"
+    only = make_pdf(notes / "zebra.pdf", ["Zebra stripes confuse biting flies. " * 12])
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(notes, index, ocr=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotesNotFound, match="no PDF or Markdown files"):
+        NoteIndex.build(tmp_path / "empty", index, ocr=False)
+
+    only.unlink()
+    assert NoteIndex.build(notes, index, ocr=False).removed == ["zebra.pdf"]
+    with NoteIndex.open(index) as opened:
+        assert opened.search("zebra stripes", k=5) == []
+        assert opened.status()["documents"] == []
+    make_pdf(notes / "quokka.pdf", ["Quokkas smile for photographs. " * 12])
+    assert NoteIndex.build(notes, index, ocr=False).added == ["quokka.pdf"]
 
 def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     from pypdf import PdfWriter

@@ -45,12 +45,13 @@ def by_format(name: str) -> ModuleType:
     return next(reader for reader in READERS if reader.FORMAT == name)
 
 
-def find_notes(folder: NotesFolder, warn: Warn, skipped: dict[str, str] | None = None
-               ) -> dict[str, Path]:
+def find_notes(folder: NotesFolder, warn: Warn, skipped: dict[str, str] | None = None,
+               may_be_empty: bool = False) -> dict[str, Path]:
     """Every notes file of `folder` (any registered format) by its relative name.
 
     A notes file that is no regular file (a broken link, a link loop, a pipe) is warned about
-    and, when `skipped` is given, recorded there with its reason.
+    and, when `skipped` is given, recorded there with its reason. A folder without notes is an
+    error unless `may_be_empty` (its index holds notes the learner has since removed).
     """
     notes_dir = folder.path
     if not notes_dir.exists():
@@ -68,7 +69,7 @@ def find_notes(folder: NotesFolder, warn: Warn, skipped: dict[str, str] | None =
                 skipped[relative] = reason
             continue
         found[relative] = path
-    if not found:
+    if not found and not may_be_empty:
         raise NotesNotFound(f"no {DESCRIPTION} files in {notes_dir}")
     return found
 
