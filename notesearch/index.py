@@ -77,6 +77,9 @@ class NoteIndex:
         for _attempt in range(3):  # a build may swap generations between reading and opening
             generation = layout.IndexDir(index_dir).current()
             if generation is None and layout.IndexDir(index_dir).pointer_damaged():
+                if _attempt < 2:  # or a build swapped generations as CURRENT was read
+                    time.sleep(0.05)
+                    continue
                 raise IndexMismatch(hints.index_problem(
                     index_dir, "damaged", _notes_dir_of(layout.IndexDir(index_dir))))
             if generation is None:

@@ -70,10 +70,10 @@ class IndexDir:
         return generation if complete else None
 
     def pointer_damaged(self) -> bool:
-        """Whether CURRENT is there but names no generation (garbage written into it): the
-        index is damaged, not missing."""
-        name = self._pointer()
-        return (self.root / "CURRENT").is_file() and (name is None or not _is_generation(name))
+        """Whether CURRENT is there but names no complete generation (garbage written into it,
+        or the generation's files deleted): the index is damaged, not missing. A build writes a
+        generation whole before CURRENT names it."""
+        return (self.root / "CURRENT").is_file() and self.current() is None
 
     def _pointer(self) -> str | None:
         try:

@@ -111,6 +111,18 @@ def garbage_pointer(index: Path) -> None:
     (index / "CURRENT").write_text("garbage\n")
 
 
+def pointer_to_nothing(index: Path) -> None:
+    (index / "CURRENT").write_text("gen-000009\n")
+
+
+def deleted_database(index: Path) -> None:
+    live_db(index).unlink()
+
+
+def deleted_vectors(index: Path) -> None:
+    (IndexDir(index).current() / VECTORS_NAME).unlink()
+
+
 STATES = {
     # state: (how to make it, what the message says, builds before: 2 keeps an older generation)
     "damaged database": (corrupt_database, "is damaged", 1),
@@ -120,6 +132,10 @@ STATES = {
     "newer format": (newer_format, "newer notesearch", 1),
     "damaged vectors": (corrupt_vectors, "is damaged", 1),
     "damaged pointer to the live generation": (garbage_pointer, "is damaged", 2),
+    # these three read "no index at" with a NOTES_DIR placeholder
+    "pointer to a generation that is not there": (pointer_to_nothing, "is damaged", 1),
+    "database deleted": (deleted_database, "is damaged", 1),
+    "vectors deleted": (deleted_vectors, "is damaged", 1),
 }
 
 
@@ -131,7 +147,7 @@ def test_a_broken_index_says_what_to_run_and_that_command_works(tmp_path, notes,
     message = refused(index)
     assert says in message
     argv = hint(message)
-    if builds == 1 and state in ("damaged database", "foreign database", "damaged vectors"):
+    if builds == 1 and state in ("damaged database", "foreign database", "database deleted"):
         # nothing readable is left that names the notes folder: the user supplies it
         argv = [str(notes) if a == "NOTES_DIR" else a for a in argv]
     assert "NOTES_DIR" not in argv, message
@@ -164,9 +180,8 @@ def test_no_index_yet_says_how_to_build_one(tmp_path, notes, state):
     index = tmp_path / "index"
     if state != "missing":
         index.mkdir()
-    if state == "half-finished first build":
+    if state == "half-finished first build":  # killed before its commit wrote CURRENT
         (index / ".tmp-999999").mkdir()
-        (index / "CURRENT").write_text("gen-000001\n")  # pointing at a folder never finished
     message = refused(index)
     assert f"no index at {index}" in message
     argv = [str(notes) if a == "NOTES_DIR" else a for a in hint(message)]
