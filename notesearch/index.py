@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import hints, layout, rank, store, vectors
-from .courses import COURSES, course_label
+from .courses import COURSES, course_label, parse_course
 from .embed import Embedder
 from .errors import BadQuery, IndexMismatch, IndexNotFound
 from .models import Queries, find_export, query_embedder
@@ -143,14 +143,17 @@ class NoteIndex:
 
     # ----------------------------------------------------------------------------- searching
 
-    def search(self, query: str, k: int = 5, course: int | None = None,
+    def search(self, query: str, k: int = 5, course: int | str | None = None,
                mode: str = "hybrid") -> list[Hit]:
         """The k best pages for `query`, each cited by its best passage."""
-        return self.searcher.search(_check_query(query, k, mode, course), k, course, mode)
+        parsed, number = _check_query(query, k, mode, course)
+        return self.searcher.search(parsed, k, number, mode)
 
-    def figures(self, query: str, k: int = 5, course: int | None = None) -> list[FigureHit]:
+    def figures(self, query: str, k: int = 5, course: int | str | None = None
+                ) -> list[FigureHit]:
         """Figures whose printed text best answers `query`, for opening the slide itself."""
-        return self.searcher.figures(_check_query(query, k, "hybrid", course), k, course)
+        parsed, number = _check_query(query, k, "hybrid", course)
+        return self.searcher.figures(parsed, k, number)
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:
         """For each passage, the 1-3 sentences of its page that best answer `query`: each
@@ -241,15 +244,25 @@ class NoteIndex:
         }
 
 
-def _check_query(query: str, k: int, mode: str, course: int | None) -> Query:
+def _check_query(query: str, k: int, mode: str, course: int | str | None
+                 ) -> tuple[Query, int | None]:
+    """The parsed query and the course number, or BadQuery saying what is wrong. A course may
+    be named as on the command line ("sequence", "C4", "all")."""
     parsed = Query.parse(query)
+    if not isinstance(k, int) or isinstance(k, bool):
+        raise BadQuery(f"k must be a whole number, not {k!r}")
     if k < 1:
         raise BadQuery(f"k must be at least 1, not {k}")
     if mode not in RANKERS:
         raise BadQuery(f"mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
+    if isinstance(course, str):
+        try:
+            course = parse_course(course)
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
     if course is not None and course not in COURSES:
-        raise BadQuery(f"course must be one of 1-5, not {course}")
-    return parsed
+        raise BadQuery(f"course must be one of 1-5, not {course!r}")
+    return parsed, course
 
 
 def _notes_dir_of(index: layout.IndexDir) -> str | None:

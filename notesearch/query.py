@@ -35,6 +35,9 @@ class Query:
         text = normalise(text or "").strip()
         if not text:
             raise BadQuery("the query is empty; type what you are looking for")
+        if not any(ch.isalnum() for ch in text):
+            raise BadQuery(f"the query {text!r} holds no letters or digits; type what you are "
+                           "looking for")
         return cls(text, query_for_embedding(text), terms(text))
 
     def match(self, words: tuple[str, ...] | list[str] | None = None, every: bool = False

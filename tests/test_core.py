@@ -168,6 +168,7 @@ def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
 
 @pytest.mark.parametrize("args, code, message", [
     (["search", "   "], 1, "query is empty"),
+    (["search", "?!.,;"], 1, "holds no letters or digits"),
     (["search", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
     (["figures", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
     (["eval", "queries.jsonl", "-k", "-1"], 2, "'-k': Input should be greater than or equal to 1"),

@@ -331,10 +331,15 @@ def test_api_errors_name_parameters(tmp_path, notes):
             (lambda: index.figures(QUERY, k=-1), "k must be at least 1, not -1"),
             (lambda: index.search(QUERY, course=9), "course must be one of 1-5, not 9"),
             (lambda: index.search(QUERY, mode="fuzzy"), "mode must be one of"),
+            (lambda: index.search(QUERY, k="3"), "k must be a whole number, not '3'"),
+            (lambda: index.search(QUERY, course="zzz"), "course must be one of 1-5, a word"),
+            (lambda: index.search("?!.,;"), "the query '?!.,;' holds no letters or digits"),
         ]:
             with pytest.raises(BadQuery) as error:
                 call()
             assert str(error.value).startswith(message)
+        named = index.search(QUERY, course="C1")  # a course named as on the command line
+        assert named == index.search(QUERY, course=1)
 
 
 def test_eval_warns_for_each_labelled_file_not_in_the_index(tmp_path, notes):
