@@ -81,6 +81,9 @@ ModeOpt = Annotated[Mode, typer.Option("--mode", help="Ranking: hybrid, dense or
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="sentence-transformers model name or path (default: the index's, or "
     "the packaged all-MiniLM-L6-v2 for a new index).")]
+CheckModel = Annotated[str | None, typer.Option(
+    "--model", help="Fail unless the index was built with this model (an index is always "
+    "searched with the model that built it).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 
 
@@ -134,7 +137,7 @@ def search(
     course: Course = None,
     mode: ModeOpt = Mode.hybrid,
     index_dir: IndexDir = Path("index"),
-    model: ModelOpt = None,
+    model: CheckModel = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Search the notes; prints ranked pages with course, file, page and a snippet.

@@ -97,7 +97,8 @@ class NoteIndex:
             index.close()
             raise IndexMismatch(
                 f"the index at {index_dir} was built with model {index.model_name!r}, not "
-                f"{model!r}; search with the index's model, or rebuild with `"
+                f"{model!r}; leave out --model (an index is searched with the model that built "
+                "it), or build it anew with that model: `"
                 + hints.index_command(index_dir, index.meta.get("notes_dir"), "--model", model,
                                       "--rebuild") + "`")
         index._queries = queries
