@@ -18,9 +18,10 @@ COURSES: dict[int, str] = {
 }
 
 _NUMBERED = re.compile(r"(?:\bcourse[\s_-]*|(?<![a-z0-9])c)([1-5])(?![0-9])")
+_ALONE = r"(?<![a-z0-9]){}(?![a-z0-9])"  # a word on its own; "_" separates ("CNN_Notes")
 _KEYWORDS: list[tuple[int, re.Pattern[str]]] = [
-    (5, re.compile(r"sequence|\brnn\b|recurrent")),
-    (4, re.compile(r"convolution|\bcnn\b")),
+    (5, re.compile(r"sequence|recurrent|" + _ALONE.format("rnn"))),
+    (4, re.compile(r"convolution|" + _ALONE.format("cnn"))),
     (3, re.compile(r"structuring")),
     (2, re.compile(r"improving|hyperparameter|regulari[sz]ation")),
     (1, re.compile(r"neural[\s_-]*networks?[\s_-]*(?:and|&)[\s_-]*deep[\s_-]*learning|nn[\s_-]dl")),

@@ -30,6 +30,9 @@ from notesearch.textnorm import clean_page_text, normalise
     ("amidi-cs229-super-cheatsheet.pdf", None),
     ("pigott-ml-coursera-notes.pdf", None),
     ("banana bread.pdf", None),
+    ("CNN_Notes.dvi", 4),  # a PDF's metadata title: "_" separates words too
+    ("rnn_basics.md", 5),
+    ("scnn-paper.pdf", None),
 ])
 def test_course_is_recognised_from_file_names(name, course):
     assert recognise_course(name) == course
