@@ -222,13 +222,15 @@ class NoteIndex:
     # ----------------------------------------------------------------------------- status
 
     def status(self) -> dict:
-        """What is indexed: documents with course, pages, passages and figures; model; size."""
+        """What is indexed: documents with course, pages, passages and figures; model; size;
+        and each note whose file changed or went away since it was indexed (by its size: no
+        file is read), so the learner knows the index is behind."""
         counts = store.document_counts(self.db)
         docs = [
             {"file": d.name, "format": d.format, "course": d.course,
              "course_label": course_label(d.course, d.title), "pages": d.pages,
              "passages": counts[d.id][0], "figures": counts[d.id][1], "sha256": d.sha256,
-             "indexed_at": d.indexed_at}
+             "indexed_at": d.indexed_at, "changed_since": _changed_since(d)}
             for _, d in sorted(store.documents(self.db).items())
         ]
         pending = store.ocr_pending(self.db)  # figures and scanned pages
@@ -243,6 +245,13 @@ class NoteIndex:
             "ocr": self.meta.get("ocr", "on"),
             "build_running": self.dir.builder(),  # PID of a build under way, or None
         }
+
+
+def _changed_since(doc: StoredDocument) -> bool:
+    try:
+        return Path(doc.path).stat().st_size != doc.size
+    except OSError:  # gone, or the notes folder moved
+        return True
 
 
 def _check_query(query: str, k: int, mode: str, course: int | str | None

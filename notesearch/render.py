@@ -82,13 +82,19 @@ def print_status(info: dict) -> None:
     if info["build_running"]:
         console.print(f"A build (PID {info['build_running']}) is under way; searches use this "
                       "index until it finishes.")
+        return
+    from pathlib import Path
+
+    from .hints import index_command
+
+    command = escape(index_command(Path(info["index"]), info["notes_dir"]))
+    changed = [escape(doc["file"]) for doc in info["documents"] if doc["changed_since"]]
+    if changed:
+        console.print(f"{len(changed)} notes changed or gone since they were indexed "
+                      f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): run "
+                      f"`{command}` to bring the index up to date")
     pending = info["figures_ocr_pending"]
-    if pending and not info["build_running"]:
-        from pathlib import Path
-
-        from .hints import index_command
-
-        command = escape(index_command(Path(info["index"]), info["notes_dir"]))
+    if pending:
         what = f"{pending} figures or scanned pages"
         if info["ocr"] == "off":
             console.print(f"{what} not OCR'd (built with --no-ocr); to read the text in them "

@@ -112,6 +112,10 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     assert hits[0]["course_title"] == "zebra"
 
     make_pdf(extra, ["Zebra stripes confuse biting flies. " * 12, "Pangolins roll up. " * 12])
+    behind = json.loads(cli("status", "--index", index_copy, "--json").stdout)["documents"]
+    assert [d["file"] for d in behind if d["changed_since"]] == ["zebra.pdf"]
+    assert "1 notes changed or gone since they were indexed (zebra.pdf): run `notesearch " \
+        "index" in " ".join(cli("status", "--index", index_copy).stdout.split())
     changed = json.loads(cli("index", notes_copy, "--index", index_copy, "--no-ocr",
                              "--json").stdout)
     assert changed["updated"] == ["zebra.pdf"]
@@ -124,6 +128,7 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     assert all(h["file"] != "zebra.pdf" for h in hits)
     status = json.loads(cli("status", "--index", index_copy, "--json").stdout)
     assert "zebra.pdf" not in {d["file"] for d in status["documents"]}
+    assert not any(d["changed_since"] for d in status["documents"])
 
 
 def test_removing_the_last_note_empties_the_index(tmp_path, onnx_models):
