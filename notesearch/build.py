@@ -163,10 +163,13 @@ class Builder:
             return False
         try:
             with closing(store.connect(live / layout.DB_NAME, readonly=True)) as db:
-                built_from = store.get_meta(db).get("notes_dir")
+                return self._indexes_this_folder(db)
         except sqlite3.Error:  # damaged: `_choose_model` says so
             return False
-        return built_from == str(self.notes_dir.resolve())
+
+    def _indexes_this_folder(self, db: sqlite3.Connection) -> bool:
+        """Whether the index in `db` was built from this notes folder (where it now is)."""
+        return store.get_meta(db).get("notes_dir") == str(self.notes_dir.resolve())
 
     @property
     def embedder(self) -> Embedder:
@@ -245,7 +248,7 @@ class Builder:
         cache.close()
         db.commit()
         changed = self.report.added or self.report.updated or self.report.removed
-        moved = store.get_meta(db).get("notes_dir") != str(self.notes_dir.resolve())
+        moved = not self._indexes_this_folder(db)
         if changed or moved or self.upgraded or self.dir.current() is None or self.rebuild:
             self._commit(temp, db)
         else:
