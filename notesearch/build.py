@@ -260,7 +260,8 @@ class Builder:
         reader = sources.reader_for(path)
         try:
             sha = reader.fingerprint(path, self.folder)
-            if previous is not None and previous.sha256 == sha:
+            if previous is not None and previous.sha256 == sha and \
+                    not self._figures_lost(db, name, previous):
                 self.report.unchanged.append(name)
                 if previous.path != str(path.resolve()):  # the notes folder was moved
                     store.move_document(db, previous.id, str(path.resolve()))
@@ -279,6 +280,19 @@ class Builder:
             return
         self._store(db, name, path, sha, previous, read, cache)
         (self.report.updated if previous is not None else self.report.added).append(name)
+
+    def _figures_lost(self, db: sqlite3.Connection, name: str, previous: StoredDocument
+                      ) -> bool:
+        """Whether images of an unchanged note are gone from the index folder (deleted by
+        hand): then the note is read again, which saves them anew (its passages keep their
+        vectors and its figures their OCR text: both are found by hash, nothing is recomputed).
+        Without this the page view lost them, and OCR failed on them at every build."""
+        lost = [p for p in store.figure_paths_of(db, previous.id)
+                if not (self.dir.root / p).is_file()]
+        if lost:
+            self.warn(f"{len(lost)} figure images of {name} were missing from the index folder; "
+                      "reading it again to restore them")
+        return bool(lost)
 
     def _fail(self, name: str, reason: str, exc: BaseException | None = None) -> None:
         self.report.failed[name] = reason

@@ -243,6 +243,11 @@ def referenced_files(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
             [r[0] for r in db.execute("SELECT sha256 FROM documents")])
 
 
+def figure_paths_of(db: sqlite3.Connection, doc_id: int) -> list[str]:
+    """Where a document's figure images are, relative to the index folder."""
+    return [r[0] for r in db.execute("SELECT path FROM figures WHERE doc_id = ?", (doc_id,))]
+
+
 def figures_pending(db: sqlite3.Connection) -> dict[str, str]:
     """Each figure image whose OCR text is not in the index yet, once: sha256 -> its path
     relative to the index folder."""

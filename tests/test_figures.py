@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,25 @@ def test_a_script_without_a_main_guard_is_told_how_to_fix_it(slide_notes, tmp_pa
     subprocess.run([sys.executable, str(script)], check=True, timeout=300)
     with NoteIndex.open(index) as notes:
         assert notes.status()["figures_ocr_pending"] == 0
+
+
+def test_figure_images_deleted_by_hand_are_restored_by_the_next_build(ocr_index, slide_notes,
+                                                                    tmp_path):
+    """They were lost for good: the note had not changed, so no build saved them again, the
+    page view showed none, and a figure waiting for OCR failed at every build."""
+    index = tmp_path / "index"
+    shutil.copytree(ocr_index[0], index, symlinks=True)
+    shutil.rmtree(index / "figures")
+
+    warnings: list[str] = []
+    report = NoteIndex.build(slide_notes, index, ocr=True, warn=warnings.append)
+    assert report.updated == ["lecture.pdf"] and not report.failed
+    assert report.figures_ocr_read == 0  # its OCR text is found by hash, not read again
+    assert any("1 figure images of lecture.pdf were missing" in w for w in warnings)
+    with NoteIndex.open(index) as notes:
+        hit = notes.search(QUERY, k=1)[0]
+        assert hit.kind == "figure" and Path(hit.figures[0]["path"]).is_file()
+
+    warnings.clear()
+    report = NoteIndex.build(slide_notes, index, ocr=True, warn=warnings.append)
+    assert report.unchanged == ["lecture.pdf"] and not warnings
