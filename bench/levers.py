@@ -1,7 +1,7 @@
 """Ranking levers tried for issue 15 and dropped, re-run beside today's ranker on the tuning sets.
 
     python bench/levers.py --notes-index IDX --more-index IDX
-                           [--only windows hubs headings tune prf neighbours sections expand]
+                           [--only windows hubs headings tune prf neighbours sections expand rm3]
 
 IDX: indexes built with OCR of ../shared/notes and ../shared/more-notes. Each lever changes the
 evidence of the candidates both rankers propose (dense top 100 and BM25 top 100 passages,
@@ -27,7 +27,18 @@ written); held-out set 3 is measured only for a design that is kept.
   (or of the pages before, at and after it): the page's or section's topic as a whole;
 - expand: each query word that no passage holds joined (OR) by the word of the notes (two
   passages or more) whose MiniLM vector is nearest, if its cosine reaches a floor: BM25 then
-  finds "faster" for "quicker".
+  finds "faster" for "quicker";
+- rm3: pseudo-relevance feedback on the lexical side (as RM3): the `terms` words weighing most
+  in hybrid's top `depth` pages (each passage's term frequencies over its length, summed, times
+  IDF) are searched on their own, and every passage's and page's BM25 becomes the query's plus
+  `weight` times theirs;
+- salience: each query word's BM25 (FTS5's BM25 is a sum over the words) weighed by how close
+  its MiniLM vector is to the whole query's, relative to the closest word's (to a `power`,
+  above a `floor`): a learner's long question holds words ("lose", "going") that match
+  anywhere, and its key words should carry BM25;
+- clauses: a question of several clauses (cut at commas, semicolons, question marks, "and",
+  "or", "but") embedded clause by clause too: a candidate's cosine mixes the whole question's
+  with the mean (or the least) of the clauses' (a page should answer every part).
 """
 
 from __future__ import annotations
@@ -57,7 +68,8 @@ SETS = [("dev", ROOT.parent / "shared" / "eval" / "dev.jsonl", "notes"),
         ("heldout-more-notes", ROOT / "bench" / "data" / "heldout-more-notes.jsonl", "more"),
         ("heldout2-notes", ROOT / "bench" / "data" / "heldout2-notes.jsonl", "notes"),
         ("heldout2-more-notes", ROOT / "bench" / "data" / "heldout2-more-notes.jsonl", "more")]
-LEVERS = ("windows", "hubs", "headings", "tune", "prf", "neighbours", "sections", "expand")
+LEVERS = ("windows", "hubs", "headings", "tune", "prf", "neighbours", "sections", "expand", "rm3",
+          "salience", "clauses")
 
 
 @dataclass
@@ -349,6 +361,117 @@ def lever_expand(index: NoteIndex) -> dict[str, Ranker]:
         lambda item, mode, floor=floor: expanded(item, mode, floor)) for floor in (0.5, 0.7)}
 
 
+def lever_rm3(index: NoteIndex) -> dict[str, Ranker]:
+    total = index.vectors.ntotal
+    texts = dict(index.db.execute("SELECT id, text FROM chunks"))
+    holding: dict[str, int] = {}
+
+    def idf(words: list[str]) -> dict[str, float]:
+        unknown = [w for w in words if w not in holding]
+        if unknown:
+            holding.update(zip(unknown, store.passages_holding(index.db, unknown), strict=True))
+        return {w: np.log(1 + total / holding[w]) for w in words if holding[w]}
+
+    def fed_back(item: Captured, mode: str, depth: int, terms: int, weight: float
+                 ) -> list[rank.PageScore]:
+        query = Query.parse(item.query["query"])
+        top = {(p.doc_id, p.page) for p in ranked(item, "hybrid", k=depth)}
+        passages = [i for i, (doc, page, _end, _kind) in item.places.items()
+                    if (doc, page) in top]
+        weights: Counter = Counter()
+        for i in passages:
+            words = [w for w in re.findall(r"[a-z][a-z-]{2,}", (texts[i] or "").lower())
+                     if w not in STOPWORDS and w not in query.terms]
+            for word, count in Counter(words).items():
+                weights[word] += count / max(len(words), 1)
+        rarity = idf(list(weights))
+        chosen = sorted(rarity, key=lambda w: -weights[w] * rarity[w])[:terms]
+        if not chosen or mode == "dense":
+            return ranked(item, mode)
+        match = query.match(tuple(chosen))
+        extra = dict(store.bm25_passages(index.db, match, CANDIDATES))
+        lexical_scores = dict(item.lexical)
+        for i, score in extra.items():
+            lexical_scores[i] = lexical_scores.get(i, 0.0) + weight * score
+        places = {**item.places, **store.passage_places(index.db, set(extra) - set(item.places))}
+        new = [i for i in places if i not in item.cosine]
+        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
+                                                  @ item.vector).tolist(), strict=True))}
+        pages = {(doc, page) for doc, page, _, _ in places.values()}
+        page_bm25 = dict(item.page_bm25)
+        for key, score in store.bm25_pages(index.db, match):
+            if key in pages:
+                page_bm25[key] = page_bm25.get(key, 0.0) + weight * score
+        lexical_hits = sorted(lexical_scores.items(), key=lambda pair: -pair[1])
+        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
+                              page_bm25=page_bm25), mode)
+    return {f"rm3, top {depth} pages, {terms} words, weight {weight}": (
+        lambda item, mode, depth=depth, terms=terms, weight=weight:
+        fed_back(item, mode, depth, terms, weight))
+        for depth in (3, 5) for terms in (5, 10) for weight in (0.2, 0.5)}
+
+
+def lever_salience(index: NoteIndex) -> dict[str, Ranker]:
+    per_term: dict[str, tuple[dict[int, float], dict[tuple[int, int], float]]] = {}
+
+    def scores_of(term: str) -> tuple[dict[int, float], dict[tuple[int, int], float]]:
+        if term not in per_term:
+            match = f'"{term}"'
+            per_term[term] = (dict(store.bm25_passages(index.db, match, 100_000)),
+                              dict(store.bm25_pages(index.db, match)))
+        return per_term[term]
+
+    def weighed(item: Captured, mode: str, power: float, floor: float) -> list[rank.PageScore]:
+        query = Query.parse(item.query["query"])
+        if mode == "dense" or len(query.terms) < 2:
+            return ranked(item, mode)
+        closeness = np.clip(index.embedder.encode(list(query.terms)) @ item.vector, 0, None)
+        top = float(closeness.max()) or 1.0
+        weight = {t: floor + (1 - floor) * (float(c) / top) ** power
+                  for t, c in zip(query.terms, closeness, strict=True)}
+        passage: Counter = Counter()
+        page: Counter = Counter()
+        for term in query.terms:
+            passages, pages = scores_of(term)
+            for i, score in passages.items():
+                passage[i] += weight[term] * score
+            for key, score in pages.items():
+                page[key] += weight[term] * score
+        lexical_hits = passage.most_common(CANDIDATES)
+        places = {**item.places, **store.passage_places(
+            index.db, {i for i, _ in lexical_hits} - set(item.places))}
+        new = [i for i in places if i not in item.cosine]
+        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
+                                                  @ item.vector).tolist(), strict=True))}
+        pages = {(doc, n) for doc, n, _, _ in places.values()}
+        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
+                              page_bm25={key: s for key, s in page.items() if key in pages}),
+                      mode)
+    return {f"salience, power {power}, floor {floor}": (
+        lambda item, mode, power=power, floor=floor: weighed(item, mode, power, floor))
+        for power in (1, 2) for floor in (0.0, 0.3)}
+
+
+_CLAUSE = re.compile(r"[,;?]|\b(?:and|or|but)\b", re.IGNORECASE)
+
+
+def lever_clauses(index: NoteIndex) -> dict[str, Ranker]:
+    def mixed(item: Captured, how: str, mix: float) -> dict[int, float]:
+        parts = [p.strip() for p in _CLAUSE.split(item.query["query"])
+                 if len(p.split()) >= 3]
+        if len(parts) < 2:
+            return item.cosine
+        ids = list(item.cosine)
+        stored = vectors.reconstruct(index.vectors, ids)
+        each = stored @ np.asarray(index.embedder.encode(parts)).T  # passages x clauses
+        part = each.mean(1) if how == "mean" else each.min(1)
+        return {i: (1 - mix) * item.cosine[i] + mix * float(c)
+                for i, c in zip(ids, part, strict=True)}
+    return {f"clauses, {how}, {mix}": by_cosine(
+        lambda item, how=how, mix=mix: mixed(item, how, mix))
+        for how in ("mean", "least") for mix in (0.3, 0.5)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notes-index", required=True)
@@ -372,7 +495,9 @@ def main() -> None:
     row("today's ranker", {name: None for name, _, _ in SETS})
     makers = {"windows": lever_windows, "hubs": lever_hubs, "headings": lever_headings,
               "tune": lever_tune, "prf": lever_prf, "neighbours": lever_neighbours,
-              "sections": lever_sections, "expand": lever_expand}
+              "sections": lever_sections, "expand": lever_expand,
+              "rm3": lever_rm3, "salience": lever_salience,
+              "clauses": lever_clauses}
     for lever in args.only:
         per_corpus = {corpus: makers[lever](index) for corpus, index in opened.items()}
         for label in per_corpus["notes"]:
