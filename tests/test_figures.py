@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf, seeded_index, text_image
+from conftest import NOTES, make_pdf, need, seeded_index, text_image
 from fpdf import FPDF
 from typer.testing import CliRunner
 
@@ -16,6 +16,7 @@ from notesearch.cli import app
 
 SLIDE = ["Quaternion Rotation Trick", "Velociraptor Embedding Layer"]
 QUERY = "quaternion rotation trick velociraptor"
+STRUCTURING = "Structuring your Machine Learning Project.pdf"
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +247,30 @@ def test_figure_images_deleted_by_hand_are_restored_by_the_next_build(ocr_index,
     warnings.clear()
     report = NoteIndex.build(slide_notes, index, ocr=True, warn=warnings.append)
     assert report.unchanged == ["lecture.pdf"] and not warnings
+
+
+def test_text_only_in_a_real_course_slide_is_found(tmp_path, onnx_models):
+    """The course notes hold much of their content in slide screenshots. Pages 38-40 of the
+    real Structuring note (copied with their images): the conditions for transfer learning are
+    printed only on the p. 39 slide; with OCR that page answers, without it the page does not."""
+    from pypdf import PdfReader, PdfWriter
+
+    reader = PdfReader(need(NOTES) / STRUCTURING)
+    writer = PdfWriter()
+    for number in (38, 39, 40):
+        writer.add_page(reader.pages[number - 1])
+    (tmp_path / "notes").mkdir()
+    writer.write(tmp_path / "notes" / "structuring-38-40.pdf")
+    question = "transfer learning: task A and task B have the same input x, low level features"
+
+    report = NoteIndex.build(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "ocr"))
+    assert report.figures_ocr_read >= 1 and not report.ocr_failed
+    with NoteIndex.open(tmp_path / "ocr") as notes:
+        hit = notes.search(question, k=1)[0]
+        slides = notes.figures(question, k=1)
+    assert (hit.page, hit.kind) == (2, "figure") and "same input" in hit.text.lower()
+    assert slides[0].page == 2 and "low level features" in slides[0].text.lower()
+
+    NoteIndex.build(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "plain"), ocr=False)
+    with NoteIndex.open(tmp_path / "plain") as notes:
+        assert all("same input" not in h.text.lower() for h in notes.search(question, k=3))
