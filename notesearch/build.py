@@ -237,6 +237,7 @@ class Builder:
                   "is re-read", file=sys.stderr)
             store.clear(db)
         old = store.documents(db)
+        self._check_same_notes(db, sorted(set(old) - set(notes)))
         for name in sorted(set(old) - set(notes)):
             store.delete_document(db, old[name].id)
             self.report.removed.append(name)
@@ -253,6 +254,24 @@ class Builder:
             self._commit(temp, db)
         else:
             db.close()
+
+    def _check_same_notes(self, db: sqlite3.Connection, leaving: list[str]) -> None:
+        """Refuse to drop notes that are still where the index found them: indexing another
+        folder into an index keeps it in step with that folder, so every note of the first
+        folder would go (their OCR text stays cached, their reading and embedding do not).
+        Notes gone from their folder (moved with it, or deleted) go as asked."""
+        built_from = store.get_meta(db).get("notes_dir")
+        if self.rebuild or not built_from or self._indexes_this_folder(db):
+            return
+        still_there = [name for name in leaving if (Path(built_from) / name).is_file()]
+        if still_there:
+            named = ", ".join(still_there[:2]) + (", ..." if len(still_there) > 2 else "")
+            raise IndexMismatch(
+                f"the index at {self.dir.root} holds {len(still_there)} notes of {built_from} "
+                f"that {self.notes_dir} does not have ({named}); indexing it here "
+                "would remove them. Give it an index of its own with `"
+                + hints.index_command(Path("index-2"), self.notes_dir) + "`, or replace them "
+                "with `" + hints.index_command(self.dir.root, self.notes_dir, "--rebuild") + "`")
 
     def _bring_up_to_date(self, db: sqlite3.Connection, name: str, path: Path,
                           previous: StoredDocument | None, cache: OcrCache) -> None:

@@ -150,6 +150,33 @@ def test_removing_the_last_note_empties_the_index(tmp_path, onnx_models):
     make_pdf(notes / "quokka.pdf", ["Quokkas smile for photographs. " * 12])
     assert NoteIndex.build(notes, index, ocr=False).added == ["quokka.pdf"]
 
+def test_indexing_another_folder_keeps_the_first_folders_notes(tmp_path, onnx_models):
+    """An index mirrors one notes folder. Indexing a second folder into it dropped every note
+    of the first with no word; now it refuses and names both ways out. Notes no longer where
+    the index found them (the folder was moved) still follow the new folder."""
+    first = tmp_path / "first"
+    make_pdf(first / "zebra.pdf", ["Zebra stripes confuse biting flies. " * 12])
+    make_pdf(tmp_path / "second" / "quokka.pdf", ["Quokkas smile for photographs. " * 12])
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(first, index, ocr=False)
+
+    result = cli("index", tmp_path / "second", "--index", index, "--no-ocr")
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert f"holds 1 notes of {first} that {tmp_path / 'second'} does not have (zebra.pdf)" \
+        in message and "--rebuild`" in message and "--index index-2" in message
+    with NoteIndex.open(index) as notes:
+        assert notes.search("zebra stripes", k=1)[0].file == "zebra.pdf"
+
+    report = NoteIndex.build(tmp_path / "second", index, ocr=False, rebuild=True)
+    assert report.added == ["quokka.pdf"]
+    (tmp_path / "second").rename(tmp_path / "moved")  # gone from where the index found it
+    make_pdf(tmp_path / "moved" / "pangolin.pdf", ["Pangolins roll into a ball. " * 12])
+    (tmp_path / "moved" / "quokka.pdf").unlink()
+    report = NoteIndex.build(tmp_path / "moved", index, ocr=False)
+    assert (report.added, report.removed) == (["pangolin.pdf"], ["quokka.pdf"])
+
+
 def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     from pypdf import PdfWriter
 

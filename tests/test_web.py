@@ -369,7 +369,7 @@ def test_a_rebuild_is_picked_up_without_restarting(small_index, tmp_path):
     notes = tmp_path / "notes"
     make_pdf(notes / "Course 3 - Structuring.pdf", ["Orthogonalisation means one knob "
                                                     "tunes one thing. " * 4])
-    NoteIndex.build(notes, index, ocr=False)  # the other PDFs are gone from this folder
+    NoteIndex.build(notes, index, ocr=False, rebuild=True)  # only this PDF from now on
     hits = client.get("/api/search", params={"q": "orthogonalisation knob"}).json()
     assert hits[0]["file"] == "Course 3 - Structuring.pdf"
     assert {h["file"] for h in hits} == {"Course 3 - Structuring.pdf"}
