@@ -12,17 +12,15 @@ a build, and then the previous generation keeps answering.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import os
 import sqlite3
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +40,7 @@ from .errors import (
 )
 from .extract import Warn
 from .hashing import file_sha256
+from .layout import index_fault
 from .models import build_embedder
 from .progress import bar
 from .records import Chunk, Document, Page, PendingScan, StoredDocument
@@ -96,21 +95,6 @@ class BuildReport:
         return f"{line} ({self.seconds:.1f} s)"
 
 
-def index_fault(exc: BaseException, root: Path) -> bool:
-    """Whether `exc` is the index's own fault (its disk or folder), not the PDF's."""
-    if isinstance(exc, sqlite3.Error):
-        return True
-    if not isinstance(exc, OSError):
-        return False
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-        return True
-    root = root.resolve()
-    for name in (exc.filename, exc.filename2):
-        if name and Path(os.fsdecode(name)).resolve().is_relative_to(root):
-            return True
-    return False
-
-
 class Builder:
     """One run of `NoteIndex.build`, holding the write lock throughout."""
 
@@ -145,6 +129,9 @@ class Builder:
             except Exception as exc:
                 if not index_fault(exc, self.dir.root):
                     raise
+                self.dir.drop_temp()
+                with suppress(OSError):  # what this build saved is no generation's: it would
+                    self._collect_garbage()  # keep the disk full
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 raise IndexUnwritable(
                     f"could not write the index at {self.dir.root} ({reason}); the previous "

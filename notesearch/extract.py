@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NoteUnreadable, one_line
+from .layout import index_fault
 from .records import Figure, FigureCounts, Page
 from .textnorm import clean_page_text, letter_spaced
 
@@ -173,6 +174,8 @@ def extract_figures(
                 raise ValueError("no image data")
             figure = save_image(image, page_number, figures_dir, seen, counts)
         except Exception as exc:
+            if index_fault(exc, figures_dir.parent):  # saving it failed (a full disk), not the PDF
+                raise
             counts.failed += 1
             warn(f"{path.name} p. {page_number}: image {position + 1} skipped, not decodable "
                  f"({type(exc).__name__})")

@@ -19,9 +19,11 @@ leaves the previous index answering, and the kernel drops the lock with the dead
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,21 @@ from .errors import IndexBusy, IndexUnwritable
 DB_NAME = "notes.db"
 VECTORS_NAME = "vectors.faiss"
 KEEP_PREVIOUS = 1  # a reader that read CURRENT just before a swap can still open its generation
+
+
+def index_fault(exc: BaseException, root: Path) -> bool:
+    """Whether `exc` is the index's own fault (its disk or folder), not the PDF's."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    root = root.resolve()
+    for name in (exc.filename, exc.filename2):
+        if name and Path(os.fsdecode(name)).resolve().is_relative_to(root):
+            return True
+    return False
 
 
 class IndexDir:

@@ -264,6 +264,36 @@ def test_a_full_disk_ends_the_build_in_one_line_and_the_old_index_answers(tmp_pa
     answers(index)
 
 
+def test_a_disk_that_fills_while_figures_are_saved_is_the_index_fault_and_leaves_none(
+        tmp_path, notes, monkeypatch):
+    """Saving a figure's PNG failed on a full disk: each was warned about as the PDF's image
+    "not decodable", and those saved before stayed, referenced by nothing, keeping the disk
+    full for every later build, --rebuild included."""
+    import notesearch.extract as extract
+
+    index = built(notes, tmp_path / "index")
+    slides = [text_image(tmp_path / f"{n}.png", [f"Slide {n} of the new lecture"])
+              for n in (1, 2)]
+    make_pdf(notes / "new.pdf", ["A lecture with two slides. " * 6, "The second one. " * 6],
+             images={0: slides[0], 1: slides[1]})
+    real = extract.save_image
+    saved: list[int] = []
+
+    def save_image(image, page_number, figures_dir, seen, counts):
+        if saved:  # the disk is full after the first
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(page_number)
+        return real(image, page_number, figures_dir, seen, counts)
+
+    monkeypatch.setattr(extract, "save_image", save_image)
+    warnings: list[str] = []
+    with pytest.raises(IndexUnwritable, match="No space left on device"):
+        NoteIndex.build(notes, index, ocr=False, warn=warnings.append)
+    assert saved and not any("not decodable" in w for w in warnings)
+    assert not list((index / "figures").glob("*/*.png"))  # the one saved went with the build
+    answers(index)
+
+
 def test_progress_off_a_terminal_is_plain_lines_for_long_phases_only():
     from notesearch.progress import bar
 

@@ -25,6 +25,7 @@ from markdown_it.utils import OptionsDict
 from ..errors import NoteUnreadable
 from ..extract import Warn, save_image
 from ..hashing import file_sha256, files_sha256
+from ..layout import index_fault
 from ..records import Document, FigureCounts, Page
 from ..textnorm import clean_page_text, letters
 from .folder import NotesFolder
@@ -328,6 +329,8 @@ def read(path: Path, folder: NotesFolder, figures_dir: Path, warn: Warn) -> Docu
                     figure = save_image(image, section.number, figures_dir, seen,
                                         document.counts)
             except Exception as exc:  # any decoder fault, DecompressionBombError included
+                if index_fault(exc, figures_dir.parent):  # saving it failed (a full disk)
+                    raise
                 document.counts.failed += 1
                 warn_once(embed, f"not decodable ({type(exc).__name__})")
                 continue
