@@ -41,7 +41,7 @@ from .errors import (
 from .extract import Warn
 from .hashing import file_sha256
 from .layout import index_fault
-from .models import build_embedder
+from .models import build_embedder, find_export
 from .progress import bar
 from .records import Chunk, Document, Page, PendingScan, StoredDocument
 from .textnorm import clean_page_text
@@ -121,6 +121,7 @@ class Builder:
             try:
                 self.model_name = self._choose_model()
                 self._text_phase(notes)
+                self._export_query_model()
                 if self.ocr:
                     self._ocr_phase()
                 self._collect_garbage()
@@ -163,6 +164,13 @@ class Builder:
         if self._embedder is None:
             self._embedder = build_embedder(self.model_name, self.dir)
         return self._embedder
+
+    def _export_query_model(self) -> None:
+        """Make sure the fast query model searches look for exists (it is exported when the
+        model first loads): a build with nothing to embed, on a machine or cache that never
+        had it, left every search on the slow path, while the notice said to run a build."""
+        if self._embedder is None and find_export(self.model_name, self.dir) is None:
+            build_embedder(self.model_name, self.dir)
 
     def _choose_model(self) -> str:
         live = self.dir.current()

@@ -106,14 +106,20 @@ def test_help_does_not_import_heavy_libraries():
     assert "Search your PDF and Markdown study notes" in result.stdout
 
 
-def test_without_fast_model_search_falls_back_with_a_notice(index_copy, capsys, monkeypatch,
-                                                            tmp_path):
+def test_without_fast_model_search_falls_back_with_a_notice(index_copy, notes_dir, capsys,
+                                                            monkeypatch, tmp_path):
     shutil.rmtree(index_copy / "models", ignore_errors=True)
     monkeypatch.setenv("NOTESEARCH_CACHE", str(tmp_path / "empty-cache"))
     with NoteIndex.open(index_copy) as notes:
         hits = notes.search("dropout regularization", k=3)
         assert type(notes.embedder).__name__ == "TorchEmbedder"
     assert hits and "notice: no fast query model" in capsys.readouterr().err
+
+    # what the notice says to do works, though no note changed (the build embeds nothing)
+    report = NoteIndex.build(notes_dir, index_copy, ocr=False)
+    assert report.passages_embedded == 0
+    with NoteIndex.open(index_copy) as notes:
+        assert type(notes.embedder).__name__ == "OnnxEmbedder"
 
 
 def test_query_embedder_prefers_onnx(built_index):
