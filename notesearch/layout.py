@@ -104,6 +104,12 @@ class IndexDir:
         if self.root.exists() and not self.root.is_dir():
             raise IndexUnwritable(f"{self.root} is a file, not an index folder; pass --index "
                                   "a folder (new or an existing index)")
+        others = self._others_files()
+        if others:
+            raise IndexUnwritable(
+                f"{self.root} holds other files ({', '.join(others[:2])}"
+                f"{', ...' if len(others) > 2 else ''}) and no index; pass --index a new or "
+                "empty folder (an index writes its own files there)")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -126,6 +132,19 @@ class IndexDir:
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def _others_files(self) -> list[str]:
+        """The names in a folder that holds something and no index (no CURRENT, lock, or
+        generation finished or not): the notes folder itself, a source tree. A build must not
+        write among them."""
+        try:
+            names = sorted(p.name for p in self.root.iterdir())
+        except OSError:  # missing (a new index), or unreadable: the lock says so
+            return []
+        if any(n in ("CURRENT", ".lock") or n.startswith(".tmp-") or _is_generation(n)
+               for n in names):
+            return []
+        return names
 
     def builder(self) -> str | None:
         """The PID of the build holding the write lock now, or None when none is running."""

@@ -189,6 +189,22 @@ def test_no_index_yet_says_how_to_build_one(tmp_path, notes, state):
     answers(index)
 
 
+def test_a_folder_of_other_files_is_no_index_to_write_in(tmp_path, notes):
+    """`--index` naming the notes folder itself, or any folder of other files: the build wrote
+    CURRENT, generations, figures and a lock among them. An empty folder is a new index."""
+    before = sorted(p.name for p in notes.iterdir())
+    for index in (notes, tmp_path):
+        result = cli("index", notes, "--index", index, "--no-ocr", "--rebuild")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        message = " ".join(result.output.split())
+        assert f"{index} holds other files (" in message and "and no index" in message
+    assert sorted(p.name for p in notes.iterdir()) == before
+    assert not (tmp_path / "CURRENT").exists() and not (tmp_path / ".lock").exists()
+    (tmp_path / "empty").mkdir()
+    assert cli("index", notes, "--index", tmp_path / "empty", "--no-ocr").exit_code == 0
+    answers(tmp_path / "empty")
+
+
 def test_an_index_path_that_is_a_file_is_refused_and_kept(tmp_path, notes):
     index = tmp_path / "index.txt"
     index.write_text("my shopping list")
