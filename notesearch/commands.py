@@ -109,15 +109,23 @@ def index(
     """
     from .index import NoteIndex
 
-    progress = not quiet
-    report = NoteIndex.build(notes_dir, index_dir, model=model, ocr=not no_ocr,
-                             rebuild=rebuild, progress=progress)
-    _print_report(report, json_out)
+    warn = before = None
     if watch:
+        from .build import warn_on_stderr
+        from .watch import OnceWarn, snapshot
+
+        warn = OnceWarn(warn_on_stderr)  # the watch's builds do not repeat the first's warnings
+        before = snapshot(notes_dir, index_dir)
+    report = NoteIndex.build(notes_dir, index_dir, model=model, ocr=not no_ocr,
+                             rebuild=rebuild, progress=not quiet, warn=warn)
+    _print_report(report, json_out)
+    if watch:  # until Ctrl-C, which ends a watch with 0 whatever was skipped (named on stderr)
         from .watch import watch_notes
 
         watch_notes(notes_dir, index_dir, model=model, ocr=not no_ocr,
-                    on_report=lambda r: _print_report(r, json_out))
+                    on_report=lambda r: _print_report(r, json_out), warn=warn,
+                    built=(before, report))
+        return
     if report.failed:
         raise typer.Exit(EXIT_SKIPPED)
 

@@ -48,7 +48,7 @@ def snapshot(notes_dir: Path, index_dir: Path) -> Snapshot:
     return stamps
 
 
-class _OnceWarn:
+class OnceWarn:
     """Pass each distinct warning on once: a watch rebuilds often and must not repeat itself."""
 
     def __init__(self, warn: Warn) -> None:
@@ -71,7 +71,7 @@ class _Watcher:
         self.model = model
         self.ocr = ocr
         self.on_report = on_report
-        self.warn = _OnceWarn(warn)
+        self.warn = OnceWarn(warn)
         self.indexed: Snapshot | None = None  # None: unknown, so the first check catches up
         self.seen: Snapshot | None = None
         self.seen_since = 0.0
@@ -132,14 +132,16 @@ class _Watcher:
 
 def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | None = None,
                 ocr: bool = True, on_report: Callable[[BuildReport], None] | None = None,
-                stop_event: threading.Event | None = None, warn: Warn = warn_on_stderr) -> None:
+                stop_event: threading.Event | None = None, warn: Warn = warn_on_stderr,
+                built: tuple[Snapshot, BuildReport] | None = None) -> None:
     """Rebuild the index whenever notes in `notes_dir` (or their images) are added, changed or
     removed.
 
     Runs until `stop_event` is set or Ctrl-C; Ctrl-C is how a user ends a watch, so it returns
     normally (a build it interrupts leaves the index whole, with the steps it finished:
-    commits are atomic). The first
-    check brings the index up to date, so changes made just before watching are not lost.
+    commits are atomic). The first check brings the index up to date, so changes made just
+    before watching are not lost; `built`, the folder's snapshot taken before a build the
+    caller just ran and that build's report, saves building and reporting it a second time.
     """
     import watchfiles
 
@@ -149,6 +151,9 @@ def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | No
     if not notes_dir.is_dir():
         raise NotesNotFound(f"notes folder {notes_dir} does not exist or is not a folder")
     watcher = _Watcher(notes_dir, index_dir, model, ocr, on_report or (lambda _r: None), warn)
+    if built is not None:
+        watcher.indexed, report = built
+        watcher.reported_failures = {n: built[0][n] for n in report.failed if n in built[0]}
     try:
         for changes in watchfiles.watch(
                 notes_dir, watch_filter=None, debounce=EVENT_DEBOUNCE_MS, rust_timeout=TICK_MS,

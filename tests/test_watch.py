@@ -110,8 +110,11 @@ def test_pdf_stalled_half_way_is_retried_when_complete(watching, tmp_path):
 
 
 def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_models):
+    """A file it skips is reported once (the first build's report and warning came twice),
+    and Ctrl-C ends the watch with 0 as documented (it was 3, for that file)."""
     notes = tmp_path / "notes"
     make_pdf(notes / "base.pdf", ["Base notes on learning rate schedules and warm restarts."])
+    (notes / "junk.pdf").write_text("not a PDF at all")
     index = seeded_index(onnx_models, tmp_path / "index")
     command = [sys.executable, "-m", "notesearch", "index", str(notes), "--index", str(index),
                "--no-ocr", "--watch"]
@@ -128,6 +131,7 @@ def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_m
     assert "Traceback" not in err
     summaries = [line for line in out.splitlines() if line.startswith("added 1,")]
     assert len(summaries) == 2, out  # the first build, then the watch's build of late.pdf
+    assert len(out.splitlines()) == 2 and err.count("skipped junk.pdf") == 1, (out, err)
 
 
 def test_watch_outlives_a_build_that_crashes(watching, monkeypatch):
