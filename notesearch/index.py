@@ -237,6 +237,7 @@ class NoteIndex:
         size = sum(p.stat().st_size for p in self.generation.iterdir())
         return {
             "index": str(self.dir.root), "notes_dir": self.meta.get("notes_dir"),
+            "notes_dir_exists": bool(self.notes_dir and self.notes_dir.is_dir()),
             "model": self.model_name, "dimension": int(self.meta["dim"]),
             "format_version": store.FORMAT_VERSION, "built_at": self.meta.get("built_at"),
             "documents": docs, "passages": sum(d["passages"] for d in docs),

@@ -87,9 +87,14 @@ def print_status(info: dict) -> None:
 
     from .hints import index_command
 
-    command = escape(index_command(Path(info["index"]), info["notes_dir"]))
+    # a notes folder that moved: the command must name where the notes are now
+    notes_dir = info["notes_dir"] if info["notes_dir_exists"] else None
+    command = escape(index_command(Path(info["index"]), notes_dir))
+    if info["notes_dir"] and not notes_dir:
+        console.print(f"The notes folder {escape(info['notes_dir'])} is gone (moved or "
+                      f"deleted): run `{command}` with the folder where the notes are now")
     changed = [escape(doc["file"]) for doc in info["documents"] if doc["changed_since"]]
-    if changed:
+    if changed and notes_dir:
         console.print(f"{len(changed)} notes changed or gone since they were indexed "
                       f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): run "
                       f"`{command}` to bring the index up to date")

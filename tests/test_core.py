@@ -177,6 +177,23 @@ def test_indexing_another_folder_keeps_the_first_folders_notes(tmp_path, onnx_mo
     assert (report.added, report.removed) == (["pangolin.pdf"], ["quokka.pdf"])
 
 
+def test_status_after_the_notes_folder_moved_asks_where_it_is_now(tmp_path, onnx_models):
+    """It said to run the build on the old folder, which fails ("does not exist")."""
+    make_pdf(tmp_path / "notes" / "zebra.pdf", ["Zebra stripes confuse biting flies. " * 12])
+    index = seeded_index(onnx_models, tmp_path / "index")
+    NoteIndex.build(tmp_path / "notes", index, ocr=False)
+    (tmp_path / "notes").rename(tmp_path / "moved")
+    status = json.loads(cli("status", "--index", index, "--json").stdout)
+    assert status["notes_dir_exists"] is False
+    text = " ".join(cli("status", "--index", index).stdout.split())
+    assert f"The notes folder {tmp_path / 'notes'} is gone (moved or deleted): run " \
+        f"`notesearch index NOTES_DIR --index {index}` with the folder" in text
+    assert "changed or gone since" not in text
+    assert NoteIndex.build(tmp_path / "moved", index, ocr=False).unchanged == ["zebra.pdf"]
+    text = " ".join(cli("status", "--index", index).stdout.split())
+    assert "is gone" not in text and "NOTES_DIR" not in text
+
+
 def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     from pypdf import PdfWriter
 
