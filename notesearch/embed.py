@@ -44,6 +44,13 @@ class Embedder(Protocol):
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
 
 
+def canonical_model(name: str) -> str:
+    """A model's one name: "sentence-transformers/X" is the hub's full name of what the
+    library calls X (so the default model under its full name is the default, packaged and
+    offline, not another model to download)."""
+    return name.removeprefix("sentence-transformers/")
+
+
 def model_location(name: str) -> str:
     """Where sentence-transformers loads `name` from: the packaged copy for the default."""
     if name == DEFAULT_MODEL:

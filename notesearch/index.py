@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import hints, layout, rank, store, vectors
 from .courses import COURSES, course_label, parse_course
-from .embed import Embedder
+from .embed import Embedder, canonical_model
 from .errors import BadQuery, IndexMismatch, IndexNotFound
 from .models import Queries, find_export, query_embedder
 from .query import Query
@@ -71,6 +71,7 @@ class NoteIndex:
         `embedder`: a query model already loaded, used when it is this index's model rather
         than loading it again (the web app opens one index per concurrent request)."""
         index_dir = Path(index_dir)
+        model = canonical_model(model) if model else model
         if index_dir.exists() and not index_dir.is_dir():
             raise IndexNotFound(f"{index_dir} is a file, not an index folder; give the folder "
                                 "an index was built in")
@@ -135,8 +136,8 @@ class NoteIndex:
         """
         from .build import Builder, warn_on_stderr
 
-        return Builder(Path(notes_dir), Path(index_dir), model, ocr, rebuild, progress,
-                       warn or warn_on_stderr).run()
+        return Builder(Path(notes_dir), Path(index_dir), canonical_model(model) if model else None,
+                       ocr, rebuild, progress, warn or warn_on_stderr).run()
 
     def update(self, notes_dir: Path | str, **options) -> BuildReport:
         """`build` into this index's folder with its model; reopen to see the result."""

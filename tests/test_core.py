@@ -257,6 +257,9 @@ def test_no_match_filter_exits_zero(tmp_path, onnx_models):
 def test_index_of_another_format_or_model_is_refused(index_copy, notes_dir):
     result = cli("index", notes_dir, "--index", index_copy, "--model", "paraphrase-MiniLM-L3-v2")
     assert result.exit_code == 1 and "would mix vector spaces" in result.output
+    full_name = "sentence-transformers/all-MiniLM-L6-v2"  # the same model as the index's
+    assert cli("index", notes_dir, "--index", index_copy, "--model", full_name).exit_code == 0
+    assert cli("search", "dropout", "--index", index_copy, "--model", full_name).exit_code == 0
     live = IndexDir(index_copy).current()
     db = sqlite3.connect(live / DB_NAME)
     db.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '')")
