@@ -18,6 +18,7 @@ from .query import Query
 # same reason, hybrid search there leaves out whole-page BM25 (`page_scores`).
 LARGE_INDEX = 50_000
 COMMON_SHARE = 0.25
+LOOKUP_SHARE = 0.1
 
 
 def selective(db: sqlite3.Connection, words: tuple[str, ...], total: int) -> tuple[str, ...]:
@@ -87,10 +88,14 @@ def page_scores(db: sqlite3.Connection, query: Query, pages: Iterable[tuple[int,
     return _bm25_of(db, query.match(), set(pages))
 
 
-def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tuple[int, int, int]]
-                      ) -> set[tuple[int, int]]:
+def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tuple[int, int, int]],
+                      total: int) -> set[tuple[int, int]]:
     """The pages of these (document, first page, last page) spans that hold every word of the
-    query, in their prose or their slides' text."""
+    query, in their prose or their slides' text; none when a word of it is common in the
+    notes (in more than LOOKUP_SHARE of the passages): "the", or "p" and "value" for a
+    p-value, are held by pages that say nothing about what was asked."""
+    if any(count > LOOKUP_SHARE * total for count in store.passages_holding(db, query.terms)):
+        return set()
     wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
     return set(_bm25_of(db, query.match(every=True), wanted))
 

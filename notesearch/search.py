@@ -66,7 +66,8 @@ class Searcher:
         # A page that holds every word asked for answers a lookup, whatever its cosine: a
         # single rare word ("scharr") embeds far from any passage.
         holding = lexical.pages_holding_all(self.db, query, [(p.doc_id, p.page, p.page_end)
-                                                             for p in ranked])
+                                                             for p in ranked],
+                                            self.vectors.ntotal)
         for scored in ranked:
             scored.confident = scored.confident or any(
                 (scored.doc_id, n) in holding for n in range(scored.page, scored.page_end + 1))
