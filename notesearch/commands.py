@@ -199,7 +199,8 @@ def status(index_dir: IndexDir = Path("index"), json_out: JsonFlag = False) -> N
 def evaluate(
     queries: Annotated[Path, typer.Argument(
         metavar="QUERIES", help="Labelled queries, one JSON object a line.")],
-    k: Annotated[int, typer.Option("-k", min=1, help="Cut-off for the ranked lists.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--top", min=1,
+                                   help="Cut-off for the ranked lists.")] = 10,
     mode: ModeOpt = Mode.hybrid,
     index_dir: IndexDir = Path("index"),
     json_out: JsonFlag = False,

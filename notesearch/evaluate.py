@@ -29,20 +29,39 @@ def load_queries(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-            if not isinstance(item.get("query"), str) or not item["query"].strip():
-                raise ValueError("'query' must be a non-empty string")
-            relevant = item.get("relevant")
-            if not isinstance(relevant, list) or not relevant:
-                raise ValueError("'relevant' must be a non-empty list of {file, page}")
-            pairs = {(PurePosixPath(r["file"]).name, int(r["page"])) for r in relevant}
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            queries.append(_labelled(line, number))
+        except ValueError as exc:
             raise BadEvalFile(f"{path}, line {number}: {exc}") from exc
-        queries.append({"id": str(item.get("id", number)), "query": item["query"],
-                        "kind": str(item.get("kind", "all")), "relevant": pairs})
     if not queries:
         raise BadEvalFile(f"{path} holds no queries")
     return queries
+
+
+def _labelled(line: str, number: int) -> dict:
+    """One line's query, or ValueError saying what the line lacks."""
+    try:
+        item = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise ValueError('each line must be one JSON object, {"query": ..., "relevant": [...]}')
+    if not isinstance(item.get("query"), str) or not item["query"].strip():
+        raise ValueError("'query' must be a non-empty string")
+    relevant = item.get("relevant")
+    if not isinstance(relevant, list) or not relevant:
+        raise ValueError("'relevant' must be a non-empty list of {file, page}")
+    pairs = set()
+    for answer in relevant:
+        if not isinstance(answer, dict) or not isinstance(answer.get("file"), str):
+            raise ValueError('each relevant item must be {"file": ..., "page": N}')
+        page = answer.get("page")
+        if isinstance(page, str) and page.strip().isdigit():
+            page = int(page)
+        if not isinstance(page, int) or isinstance(page, bool):
+            raise ValueError(f"'page' must be a page number (1 for the first), not {page!r}")
+        pairs.add((PurePosixPath(answer["file"]).name, page))
+    return {"id": str(item.get("id", number)), "query": item["query"],
+            "kind": str(item.get("kind", "all")), "relevant": pairs}
 
 
 def _credited(hit: Hit, relevant: set[tuple[str, int]]) -> set[tuple[str, int]]:

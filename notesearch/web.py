@@ -549,6 +549,10 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:  # socket.gaierror: no such address
+        raise NotesearchError(f"cannot listen on {host} ({exc.strerror or exc}); pass --host "
+                              "an address of this machine, such as 127.0.0.1") from None
+    try:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)

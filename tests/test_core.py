@@ -220,10 +220,12 @@ def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, onnx_models):
     (["search", "?!.,;"], 1, "holds no letters or digits"),
     (["search", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
     (["figures", "dropout", "-k", "0"], 2, "'--top': Input should be greater than or equal to 1"),
-    (["eval", "queries.jsonl", "-k", "-1"], 2, "'-k': Input should be greater than or equal to 1"),
+    (["eval", "queries.jsonl", "-k", "-1"], 2,
+     "'--top': Input should be greater than or equal to 1"),
     (["search", "dropout", "--course", "9"], 2, "course must be one of 1-5, a word of"),
     (["search", "dropout", "--course", "neural"], 2, "'neural' names courses 1, 2, 4"),
     (["serve", "--port", "99999"], 2, "'--port': Input should be less than or equal to 65535"),
+    (["serve", "--host", "999.1.1.1"], 1, "pass --host an address of this machine"),
     (["search", "dropout", "--model", "other-model"], 1, "was built with model"),
     (["index", "/no/such/folder"], 1, "does not exist"),
 ])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -203,6 +204,16 @@ def test_eval_file_errors_name_the_line(tmp_path):
     path.write_text(json.dumps({**good, "relevant": []}) + "\n")
     with pytest.raises(BadEvalFile, match="line 1"):
         load_queries(path)
+    # each says what the line lacks, not Python's error ("'page'", "'list' object has no...")
+    for bad, says in (({**good, "relevant": [{"file": "x.pdf"}]}, "'page' must be a page number"),
+                      ([good], "each line must be one JSON object"),
+                      ({**good, "relevant": [{"file": "x.pdf", "page": "abc"}]}, "not 'abc'"),
+                      ({**good, "relevant": ["x.pdf"]}, 'must be {"file": ..., "page": N}')):
+        path.write_text(json.dumps(bad) + "\n")
+        with pytest.raises(BadEvalFile, match=re.escape(says)):
+            load_queries(path)
+    path.write_text(json.dumps({**good, "relevant": [{"file": "x.pdf", "page": "3"}]}) + "\n")
+    assert load_queries(path)[0]["relevant"] == {("x.pdf", 3)}
 
 
 def test_score_ranking_counts_page_ranges_once():
