@@ -45,10 +45,10 @@ class Embedder(Protocol):
 
 
 def canonical_model(name: str) -> str:
-    """A model's one name: "sentence-transformers/X" is the hub's full name of what the
-    library calls X (so the default model under its full name is the default, packaged and
-    offline, not another model to download)."""
-    return name.removeprefix("sentence-transformers/")
+    """The default model under its hub name ("sentence-transformers/all-MiniLM-L6-v2") is the
+    default, packaged and offline, not another model to download; other names stay as typed,
+    as indexes store them."""
+    return DEFAULT_MODEL if name == f"sentence-transformers/{DEFAULT_MODEL}" else name
 
 
 def model_location(name: str) -> str:
