@@ -19,6 +19,7 @@ from .query import Query
 LARGE_INDEX = 50_000
 COMMON_SHARE = 0.25
 LOOKUP_SHARE = 0.1
+LOOKUP_FLOOR = 20  # ...and in more than this many: in a small index every word is in 10%
 
 
 def selective(db: sqlite3.Connection, words: tuple[str, ...], total: int) -> tuple[str, ...]:
@@ -92,9 +93,10 @@ def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tupl
                       total: int) -> set[tuple[int, int]]:
     """The pages of these (document, first page, last page) spans that hold every word of the
     query, in their prose or their slides' text; none when a word of it is common in the
-    notes (in more than LOOKUP_SHARE of the passages): "the", or "p" and "value" for a
-    p-value, are held by pages that say nothing about what was asked."""
-    if any(count > LOOKUP_SHARE * total for count in store.passages_holding(db, query.terms)):
+    notes (in more than LOOKUP_SHARE of the passages and LOOKUP_FLOOR passages): "the", or
+    "p" and "value" for a p-value, are held by pages that say nothing about what was asked."""
+    common = max(LOOKUP_SHARE * total, LOOKUP_FLOOR)
+    if any(count > common for count in store.passages_holding(db, query.terms)):
         return set()
     wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
     return set(_bm25_of(db, query.match(every=True), wanted))

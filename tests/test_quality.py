@@ -8,6 +8,7 @@ import string
 from pathlib import Path
 
 import pytest
+from conftest import make_pdf, seeded_index
 from typer.testing import CliRunner
 
 from notesearch import BadQuery, NoteIndex
@@ -63,6 +64,25 @@ def test_a_word_the_notes_hold_is_a_confident_lookup_and_letter_salad_is_not(not
     for mode in ("hybrid", "dense"):
         assert [q for q in salads if any(h.confident for h in notes.search(q, k=5, mode=mode))
                 ] == []
+
+
+def test_a_rare_word_is_a_confident_lookup_in_a_small_index_too(tmp_path, onnx_models):
+    """In a handful of passages every word is held by over a tenth of them: the rule that a
+    common word is no lookup must not switch lookups off there."""
+    pages = [f"{topic} " * 8 for topic in (
+        "Sourdough needs a starter fed with flour and water every day.",
+        "Glaciers carve valleys as they slide slowly downhill.",
+        "Edges stand out with the Scharr kernel, a sharper Sobel.",
+        "Chess openings control the centre of the board early.",
+        "Tomatoes ripen faster in a paper bag beside a banana.",
+        "Violin strings are tuned in fifths from G to E.")]
+    make_pdf(tmp_path / "notes" / "mixed.pdf", pages)
+    NoteIndex.build(tmp_path / "notes", seeded_index(onnx_models, tmp_path / "index"), ocr=False)
+    with NoteIndex.open(tmp_path / "index") as small:
+        assert small.status()["passages"] == 6
+        hits = small.search("scharr", k=3)
+    assert hits[0].page == 3 and hits[0].confident
+    assert not any(h.confident for h in hits[1:])
 
 
 def test_cli_says_when_nothing_answers(built_index):
