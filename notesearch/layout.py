@@ -32,6 +32,8 @@ from .errors import IndexBusy, IndexUnwritable
 
 DB_NAME = "notes.db"
 VECTORS_NAME = "vectors.faiss"
+OWN_NAMES = frozenset({"figures", "models", "renders", "ocr-cache.db", "ocr-cache.db-wal",
+                       "ocr-cache.db-shm", "build.log"})  # what an index folder may hold
 KEEP_PREVIOUS = 1  # a reader that read CURRENT just before a swap can still open its generation
 
 
@@ -136,7 +138,8 @@ class IndexDir:
     def _others_files(self) -> list[str]:
         """The names in a folder that holds something and no index (no CURRENT, lock, or
         generation finished or not): the notes folder itself, a source tree. A build must not
-        write among them."""
+        write among them. Hidden files (.DS_Store, .gitkeep) and an index's own files (an OCR
+        cache copied in to reuse its work) are no one else's."""
         try:
             names = sorted(p.name for p in self.root.iterdir())
         except OSError:  # missing (a new index), or unreadable: the lock says so
@@ -144,7 +147,7 @@ class IndexDir:
         if any(n in ("CURRENT", ".lock") or n.startswith(".tmp-") or _is_generation(n)
                for n in names):
             return []
-        return names
+        return [n for n in names if not n.startswith(".") and n not in OWN_NAMES]
 
     def builder(self) -> str | None:
         """The PID of the build holding the write lock now, or None when none is running."""

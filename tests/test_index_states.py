@@ -201,6 +201,7 @@ def test_a_folder_of_other_files_is_no_index_to_write_in(tmp_path, notes):
     assert sorted(p.name for p in notes.iterdir()) == before
     assert not (tmp_path / "CURRENT").exists() and not (tmp_path / ".lock").exists()
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"\0")  # hidden files are no one's notes
     assert cli("index", notes, "--index", tmp_path / "empty", "--no-ocr").exit_code == 0
     answers(tmp_path / "empty")
 
