@@ -112,7 +112,7 @@ class Builder:
         self.upgraded = False  # an older index format was migrated: commit even if no PDF changed
 
     def run(self) -> BuildReport:
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         # The index may lie inside the notes folder: its figures are no notes' images.
         self.folder = sources.NotesFolder(self.notes_dir, skip=self.dir.root)
         notes = sources.find_notes(self.folder, self.warn, self.report.failed,
@@ -132,7 +132,7 @@ class Builder:
                     raise
                 self.dir.drop_temp()
                 with suppress(OSError):  # what this build saved is no generation's: it would
-                    self._collect_garbage()  # keep the disk full
+                    self._collect_garbage(since=began)  # keep the disk full
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 raise IndexUnwritable(
                     f"could not write the index at {self.dir.root} ({reason}); the previous "
@@ -170,7 +170,7 @@ class Builder:
         model first loads): a build with nothing to embed, on a machine or cache that never
         had it, left every search on the slow path, while the notice said to run a build."""
         if self._embedder is None and find_export(self.model_name, self.dir) is None:
-            build_embedder(self.model_name, self.dir)
+            self._embedder = build_embedder(self.model_name, self.dir)  # OCR may embed too
 
     def _choose_model(self) -> str:
         live = self.dir.current()
@@ -265,8 +265,15 @@ class Builder:
                 f"the index at {self.dir.root} holds {len(still_there)} notes of {built_from} "
                 f"that {self.notes_dir} does not have ({named}); indexing it here "
                 "would remove them. Give it an index of its own with `"
-                + hints.index_command(Path("index-2"), self.notes_dir) + "`, or replace them "
+                + hints.index_command(self._new_sibling(), self.notes_dir) + "`, or replace them "
                 "with `" + hints.index_command(self.dir.root, self.notes_dir, "--rebuild") + "`")
+
+    def _new_sibling(self) -> Path:
+        """A folder beside this index that holds nothing yet: `index-2`, `index-3`..."""
+        number = 2
+        while (sibling := self.dir.root.with_name(f"{self.dir.root.name}-{number}")).exists():
+            number += 1
+        return sibling
 
     def _bring_up_to_date(self, db: sqlite3.Connection, name: str, path: Path,
                           previous: StoredDocument | None, cache: OcrCache) -> None:
@@ -473,10 +480,12 @@ class Builder:
         store.delete_text_chunks(db, doc_id)
         store.add_chunks(db, doc_id, chunks, vectors)
 
-    def _collect_garbage(self) -> None:
+    def _collect_garbage(self, since: float | None = None) -> None:
         """Delete figures and rendered pages that no generation on disk refers to any more
         (their PDFs were removed or changed). A generation that cannot be read (a damaged one
-        left from before a --rebuild) keeps nothing alive."""
+        left from before a --rebuild) keeps nothing alive, so after a failed build (`since`:
+        when it started, by the wall clock) only files written since then go: a generation
+        that failed to open then must not cost the live index its figures."""
         figures: set[str] = set()
         documents: set[str] = set()
         databases = (generation / layout.DB_NAME for generation in self.dir.root.glob("gen-*"))
@@ -485,10 +494,17 @@ class Builder:
             documents.update(hashes)
         for png in self.dir.figures_dir.glob("*/*.png"):
             if png.relative_to(self.dir.root).as_posix() not in figures:
-                png.unlink(missing_ok=True)
+                _delete(png, since)
         for png in self.dir.renders_dir.glob("*/*.png"):  # named <document sha256>-p<n>-...
             if png.name.split("-", 1)[0] not in documents:
-                png.unlink(missing_ok=True)
+                _delete(png, since)
+
+
+def _delete(path: Path, written_since: float | None) -> None:
+    """Delete a file (if written at or after `written_since`, when given)."""
+    with suppress(FileNotFoundError):
+        if written_since is None or path.stat().st_mtime >= written_since:
+            path.unlink()
 
 
 def scan_key(document_sha256: str, number: int) -> str:

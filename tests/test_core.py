@@ -164,7 +164,9 @@ def test_indexing_another_folder_keeps_the_first_folders_notes(tmp_path, onnx_mo
     assert result.exit_code == 1
     message = " ".join(result.output.split())
     assert f"holds 1 notes of {first} that {tmp_path / 'second'} does not have (zebra.pdf)" \
-        in message and "--rebuild`" in message and "--index index-2" in message
+        in message and "--rebuild`" in message and f"--index {index}-2`" in message
+    (tmp_path / "index-2").mkdir()  # taken: the index of its own is the next free name
+    assert f"--index {index}-3`" in cli("index", tmp_path / "second", "--index", index).output
     with NoteIndex.open(index) as notes:
         assert notes.search("zebra stripes", k=1)[0].file == "zebra.pdf"
 
