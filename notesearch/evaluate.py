@@ -55,9 +55,9 @@ def _labelled(line: str, number: int) -> dict:
         if not isinstance(answer, dict) or not isinstance(answer.get("file"), str):
             raise ValueError('each relevant item must be {"file": ..., "page": N}')
         page = answer.get("page")
-        if isinstance(page, str) and page.strip().isdigit():
+        if isinstance(page, str) and page.strip().isascii() and page.strip().isdecimal():
             page = int(page)
-        if not isinstance(page, int) or isinstance(page, bool):
+        if not isinstance(page, int) or isinstance(page, bool) or page < 1:
             raise ValueError(f"'page' must be a page number (1 for the first), not {page!r}")
         pairs.add((PurePosixPath(answer["file"]).name, page))
     return {"id": str(item.get("id", number)), "query": item["query"],

@@ -94,7 +94,7 @@ def print_status(info: dict) -> None:
         console.print(f"The notes folder {escape(info['notes_dir'])} is gone (moved or "
                       f"deleted): run `{command}` with the folder where the notes are now")
     changed = [escape(doc["file"]) for doc in info["documents"] if doc["changed_since"]]
-    if changed and notes_dir:
+    if changed and (notes_dir or not info["notes_dir"]):  # gone: said above
         console.print(f"{len(changed)} notes changed or gone since they were indexed "
                       f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): run "
                       f"`{command}` to bring the index up to date")

@@ -18,6 +18,7 @@ first request and pdfium on the first page view.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import socket
@@ -557,8 +558,10 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
+        fix = ("pass --host an address of this machine, such as 127.0.0.1"
+               if exc.errno == errno.EADDRNOTAVAIL else "pass another --port")
         raise NotesearchError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                              "pass another --port") from None
+                              f"{fix}") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

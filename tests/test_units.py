@@ -208,6 +208,8 @@ def test_eval_file_errors_name_the_line(tmp_path):
     for bad, says in (({**good, "relevant": [{"file": "x.pdf"}]}, "'page' must be a page number"),
                       ([good], "each line must be one JSON object"),
                       ({**good, "relevant": [{"file": "x.pdf", "page": "abc"}]}, "not 'abc'"),
+                      ({**good, "relevant": [{"file": "x.pdf", "page": 0}]}, "not 0"),
+                      ({**good, "relevant": [{"file": "x.pdf", "page": "²"}]}, "not '²'"),
                       ({**good, "relevant": ["x.pdf"]}, 'must be {"file": ..., "page": N}')):
         path.write_text(json.dumps(bad) + "\n")
         with pytest.raises(BadEvalFile, match=re.escape(says)):
