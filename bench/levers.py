@@ -327,6 +327,20 @@ def lever_sections(index: NoteIndex) -> dict[str, Ranker]:
     return variants
 
 
+def relexed(index: NoteIndex, item: Captured, lexical_hits: rank.Scored,
+            page_bm25: dict[tuple[int, int], float]) -> Captured:
+    """`item` with another lexical ranking: the passages it adds get their places and cosines,
+    and `page_bm25` is kept for the candidates' pages."""
+    places = {**item.places, **store.passage_places(
+        index.db, {i for i, _ in lexical_hits} - set(item.places))}
+    new = [i for i in places if i not in item.cosine]
+    cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
+                                              @ item.vector).tolist(), strict=True))}
+    pages = {(doc, page) for doc, page, _, _ in places.values()}
+    return replace(item, lexical=lexical_hits, places=places, cosine=cosine,
+                   page_bm25={key: s for key, s in page_bm25.items() if key in pages})
+
+
 def lever_expand(index: NoteIndex) -> dict[str, Ranker]:
     counts = Counter(word for (text,) in index.db.execute("SELECT text FROM chunks")
                      for word in set(re.findall(r"[a-z][a-z-]{2,}", (text or "").lower()))
@@ -348,15 +362,8 @@ def lever_expand(index: NoteIndex) -> dict[str, Ranker]:
             return ranked(item, mode)
         match = query.match(query.terms + tuple(dict.fromkeys(extra)))
         lexical_hits = store.bm25_passages(index.db, match, CANDIDATES)
-        places = {**item.places, **store.passage_places(
-            index.db, {i for i, _ in lexical_hits} - set(item.places))}
-        new = [i for i in places if i not in item.cosine]
-        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
-                                                  @ item.vector).tolist(), strict=True))}
-        pages = {(doc, page) for doc, page, _, _ in places.values()}
-        page_bm25 = {key: s for key, s in store.bm25_pages(index.db, match) if key in pages}
-        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
-                              page_bm25=page_bm25), mode)
+        return ranked(relexed(index, item, lexical_hits, dict(store.bm25_pages(index.db, match))),
+                      mode)
     return {f"expand absent words, cosine >= {floor}": (
         lambda item, mode, floor=floor: expanded(item, mode, floor)) for floor in (0.5, 0.7)}
 
@@ -393,18 +400,11 @@ def lever_rm3(index: NoteIndex) -> dict[str, Ranker]:
         lexical_scores = dict(item.lexical)
         for i, score in extra.items():
             lexical_scores[i] = lexical_scores.get(i, 0.0) + weight * score
-        places = {**item.places, **store.passage_places(index.db, set(extra) - set(item.places))}
-        new = [i for i in places if i not in item.cosine]
-        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
-                                                  @ item.vector).tolist(), strict=True))}
-        pages = {(doc, page) for doc, page, _, _ in places.values()}
         page_bm25 = dict(item.page_bm25)
         for key, score in store.bm25_pages(index.db, match):
-            if key in pages:
-                page_bm25[key] = page_bm25.get(key, 0.0) + weight * score
+            page_bm25[key] = page_bm25.get(key, 0.0) + weight * score
         lexical_hits = sorted(lexical_scores.items(), key=lambda pair: -pair[1])
-        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
-                              page_bm25=page_bm25), mode)
+        return ranked(relexed(index, item, lexical_hits, page_bm25), mode)
     return {f"rm3, top {depth} pages, {terms} words, weight {weight}": (
         lambda item, mode, depth=depth, terms=terms, weight=weight:
         fed_back(item, mode, depth, terms, weight))
@@ -437,16 +437,7 @@ def lever_salience(index: NoteIndex) -> dict[str, Ranker]:
                 passage[i] += weight[term] * score
             for key, score in pages.items():
                 page[key] += weight[term] * score
-        lexical_hits = passage.most_common(CANDIDATES)
-        places = {**item.places, **store.passage_places(
-            index.db, {i for i, _ in lexical_hits} - set(item.places))}
-        new = [i for i in places if i not in item.cosine]
-        cosine = {**item.cosine, **dict(zip(new, (vectors.reconstruct(index.vectors, new)
-                                                  @ item.vector).tolist(), strict=True))}
-        pages = {(doc, n) for doc, n, _, _ in places.values()}
-        return ranked(replace(item, lexical=lexical_hits, places=places, cosine=cosine,
-                              page_bm25={key: s for key, s in page.items() if key in pages}),
-                      mode)
+        return ranked(relexed(index, item, passage.most_common(CANDIDATES), page), mode)
     return {f"salience, power {power}, floor {floor}": (
         lambda item, mode, power=power, floor=floor: weighed(item, mode, power, floor))
         for power in (1, 2) for floor in (0.0, 0.3)}
