@@ -101,7 +101,8 @@ def capture(index: NoteIndex, path: Path) -> list[Captured]:
         out.append(Captured(labelled, vector, dense, lexical_hits, places,
                             dict(zip(places, (stored @ vector).tolist(), strict=True)),
                             lexical.page_scores(index.db, query, pages),
-                            lexical.coverage(index.db, query, index.vectors.ntotal)))
+                            lexical.coverage(lexical.word_counts(index.db, query),
+                                             index.vectors.ntotal)))
     return out
 
 

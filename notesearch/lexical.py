@@ -30,15 +30,19 @@ def selective(db: sqlite3.Connection, words: tuple[str, ...], total: int) -> tup
     return kept or words
 
 
-def _idf(db: sqlite3.Connection, query: Query, total: int) -> list[tuple[str, float, int]]:
-    """Each query word with its IDF and the number of passages holding it; a word no passage
-    holds counts as rarer than any that one does (a document count of 0.5)."""
-    counts = store.passages_holding(db, query.terms)
-    return [(word, math.log(1 + max(total, 1) / (count or 0.5)), count)
-            for word, count in zip(query.terms, counts, strict=True)]
+def word_counts(db: sqlite3.Connection, query: Query) -> list[int]:
+    """How many passages hold each word of the query: read once a search, for `coverage` and
+    `pages_holding_all`."""
+    return store.passages_holding(db, query.terms)
 
 
-def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
+def _idf(counts: list[int], total: int) -> list[tuple[float, int]]:
+    """Each query word's IDF with the number of passages holding it (`word_counts`); a word no
+    passage holds counts as rarer than any that one does (a document count of 0.5)."""
+    return [(math.log(1 + max(total, 1) / (count or 0.5)), count) for count in counts]
+
+
+def coverage(counts: list[int], total: int) -> float:
     """The share of the query the notes hold: its words' IDF, summed over those found in some
     passage, over the sum for all its words. A word no passage holds counts as rarer than
     any that one does (a document count of 0.5), so a question in a learner's own words,
@@ -48,18 +52,18 @@ def coverage(db: sqlite3.Connection, query: Query, total: int) -> float:
     Counted over the whole index, with a course filter too: the words a learner uses are as
     foreign to the notes either way.
     """
-    weights = _idf(db, query, total)
-    whole = sum(weight for _, weight, _ in weights)
-    return sum(weight for _, weight, count in weights if count) / whole if weights else 1.0
+    weights = _idf(counts, total)
+    whole = sum(weight for weight, _ in weights)
+    return sum(weight for weight, count in weights if count) / whole if weights else 1.0
 
 
 def printed_share(db: sqlite3.Connection, query: Query, ids: list[int], total: int
                   ) -> dict[int, float]:
     """For each of these passages, the share of the query (its words' IDF) that it holds."""
-    weights = _idf(db, query, total)
-    whole = sum(weight for _, weight, _ in weights) or 1.0
+    weights = _idf(word_counts(db, query), total)
+    whole = sum(weight for weight, _ in weights) or 1.0
     share = dict.fromkeys(ids, 0.0)
-    for word, weight, count in weights:
+    for word, (weight, count) in zip(query.terms, weights, strict=True):
         if count:
             for i in store.passages_matching(db, query.match((word,)), ids):
                 share[i] += weight / whole
@@ -90,13 +94,13 @@ def page_scores(db: sqlite3.Connection, query: Query, pages: Iterable[tuple[int,
 
 
 def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tuple[int, int, int]],
-                      total: int) -> set[tuple[int, int]]:
+                      counts: list[int], total: int) -> set[tuple[int, int]]:
     """The pages of these (document, first page, last page) spans that hold every word of the
     query, in their prose or their slides' text; none when a word of it is common in the
     notes (in more than LOOKUP_SHARE of the passages and LOOKUP_FLOOR passages): "the", or
     "p" and "value" for a p-value, are held by pages that say nothing about what was asked."""
     common = max(LOOKUP_SHARE * total, LOOKUP_FLOOR)
-    if any(count > common for count in store.passages_holding(db, query.terms)):
+    if any(count > common for count in counts):
         return set()
     wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
     return set(_bm25_of(db, query.match(every=True), wanted))

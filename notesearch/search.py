@@ -53,7 +53,8 @@ class Searcher:
                                           total=self.vectors.ntotal)
         candidates = {i for i, _ in dense} | {i for i, _ in lexical_hits}
         places = store.passage_places(self.db, candidates)
-        coverage = lexical.coverage(self.db, query, self.vectors.ntotal)
+        counts = lexical.word_counts(self.db, query)
+        coverage = lexical.coverage(counts, self.vectors.ntotal)
         page_bm25 = None
         if mode == "hybrid":
             if self.vectors.ntotal <= lexical.LARGE_INDEX:
@@ -67,7 +68,7 @@ class Searcher:
         # single rare word ("scharr") embeds far from any passage.
         holding = lexical.pages_holding_all(self.db, query, [(p.doc_id, p.page, p.page_end)
                                                              for p in ranked],
-                                            self.vectors.ntotal)
+                                            counts, self.vectors.ntotal)
         for scored in ranked:
             scored.confident = scored.confident or any(
                 (scored.doc_id, n) in holding for n in range(scored.page, scored.page_end + 1))
