@@ -32,8 +32,6 @@ from .errors import IndexBusy, IndexUnwritable
 
 DB_NAME = "notes.db"
 VECTORS_NAME = "vectors.faiss"
-OWN_NAMES = frozenset({"figures", "models", "renders", "ocr-cache.db", "ocr-cache.db-wal",
-                       "ocr-cache.db-shm", "build.log"})  # what an index folder may hold
 KEEP_PREVIOUS = 1  # a reader that read CURRENT just before a swap can still open its generation
 
 
@@ -147,7 +145,9 @@ class IndexDir:
         if any(n in ("CURRENT", ".lock") or n.startswith(".tmp-") or _is_generation(n)
                for n in names):
             return []
-        return [n for n in names if not n.startswith(".") and n not in OWN_NAMES]
+        own = {p.name for p in (self.figures_dir, self.models_dir, self.renders_dir, self.log)}
+        own |= {self.ocr_cache.name + suffix for suffix in ("", "-wal", "-shm")}
+        return [n for n in names if not n.startswith(".") and n not in own]
 
     def builder(self) -> str | None:
         """The PID of the build holding the write lock now, or None when none is running."""
