@@ -8,10 +8,12 @@ PyTorch takes to import, and give the same vectors (checked by the tests to cosi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,13 +303,22 @@ class OpenVinoEmbedder(OnnxEmbedder):
     """
 
     def __init__(self, name: str, folder: Path, threads: int = BUILD_THREADS) -> None:
-        import openvino
-
         self._read_export(name, folder)
-        compiled = openvino.Core().compile_model(
+        self._compiled = _openvino_core().compile_model(
             str(folder / "model.onnx"), "CPU",
             {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
-        self._request = compiled.create_infer_request()
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()  # one request: builds in two threads take turns
 
     def _hidden(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self._request.infer(feeds)[0]
+        with self._lock:
+            return self._request.infer(feeds)[0]
+
+
+@functools.cache
+def _openvino_core():
+    """The process's one OpenVINO Core, as OpenVINO's samples use it: projects that made a
+    Core per model load saw OpenVINO crash in long test runs."""
+    import openvino
+
+    return openvino.Core()

@@ -10,6 +10,8 @@ folder's `models/`, which is also where indexes built before the shared cache ke
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import os
 import re
@@ -100,7 +102,23 @@ def build_embedder(model_name: str, index_dir: IndexDir) -> Embedder:
             save_optimised(folder)
         except OSError:  # a read-only older export still works, only its sessions start slower
             pass
+    model = folder / "model.onnx"
+    return _compiled(model_name, folder, model.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _compiled(model_name: str, folder: Path, modified: int) -> OpenVinoEmbedder:
+    """One OpenVINO embedder per export for the whole process, freed at exit.
+
+    A process that builds again and again (`index --watch`, the API, the test suite) then
+    compiles the model once instead of every build (about 0.5 s). It also frees it once: the
+    suite crashed in native code, twice in some hundred builds, where a build's embedder was
+    freed. `modified` makes a re-exported model compile anew.
+    """
     return OpenVinoEmbedder(model_name, folder)
+
+
+atexit.register(_compiled.cache_clear)  # while the modules it needs are still loaded
 
 
 def _export(torch_embedder: TorchEmbedder, targets: list[Path]) -> Path | None:
