@@ -39,24 +39,47 @@ class NoteIndex:
 
     def __init__(self, index_dir: Path, generation: Path) -> None:
         self.dir = layout.IndexDir(index_dir)
-        self.generation = generation
-        self.db = store.connect(generation / layout.DB_NAME, readonly=True)
-        try:
-            state = store.format_state(self.db)
-            if state != "current":
-                notes = store.get_meta(self.db).get("notes_dir") if state == "older" else None
-                raise IndexMismatch(hints.index_problem(
-                    index_dir, state, notes or _notes_dir_of(self.dir)))
-            self.meta = store.get_meta(self.db)
-            # Loaded now, not on first search: two later builds delete this generation's files.
-            self.vectors = vectors.load(generation / layout.VECTORS_NAME)
-        except BaseException:
-            self.db.close()
-            raise
-        self.model_name = self.meta["model"]
+        self._load(generation)
         self._embedder: Embedder | None = None
-        self._searcher: Searcher | None = None
         self._queries: Queries = "serial"
+
+    def _load(self, generation: Path) -> None:
+        db = store.connect(generation / layout.DB_NAME, readonly=True)
+        try:
+            state = store.format_state(db)
+            if state != "current":
+                notes = store.get_meta(db).get("notes_dir") if state == "older" else None
+                raise IndexMismatch(hints.index_problem(
+                    self.dir.root, state, notes or _notes_dir_of(self.dir)))
+            meta = store.get_meta(db)
+            # Loaded now, not on first search: two later builds delete this generation's files.
+            loaded = vectors.load(generation / layout.VECTORS_NAME)
+        except BaseException:
+            db.close()
+            raise
+        self.generation, self.db, self.meta, self.vectors = generation, db, meta, loaded
+        self.model_name = meta["model"]
+        self._searcher: Searcher | None = None
+
+    def _follow(self) -> None:
+        """Move to the live generation when a build swapped it since this index was opened.
+
+        A notebook or script keeps one index open while the learner re-indexes: it answered
+        from the notes as they were, and once two builds had deleted its generation, `status`
+        failed on the missing folder. Called where a search or status starts, never between
+        a search and the lookups of its hits' ids.
+        """
+        live = self.dir.current()
+        if live is None or live == self.generation:
+            return
+        old, model = self.db, self.model_name
+        try:
+            self._load(live)
+        except (sqlite3.OperationalError, RuntimeError):  # swapped again as it was read
+            return
+        old.close()
+        if self.model_name != model:  # rebuilt with another model
+            self._embedder = None
 
     # ----------------------------------------------------------------------------- opening
 
@@ -149,12 +172,14 @@ class NoteIndex:
                mode: str = "hybrid") -> list[Hit]:
         """The k best pages for `query`, each cited by its best passage."""
         parsed, number = _check_query(query, k, mode, course)
+        self._follow()
         return self.searcher.search(parsed, k, number, mode)
 
     def figures(self, query: str, k: int = 5, course: int | str | None = None
                 ) -> list[FigureHit]:
         """Figures whose printed text best answers `query`, for opening the slide itself."""
         parsed, number = _check_query(query, k, "hybrid", course)
+        self._follow()
         return self.searcher.figures(parsed, k, number)
 
     def answers(self, query: str, passages: list[StoredPassage]) -> list[str]:
@@ -226,6 +251,7 @@ class NoteIndex:
         """What is indexed: documents with course, pages, passages and figures; model; size;
         and each note whose file changed or went away since it was indexed (by its size: no
         file is read), so the learner knows the index is behind."""
+        self._follow()
         counts = store.document_counts(self.db)
         docs = [
             {"file": d.name, "format": d.format, "course": d.course,

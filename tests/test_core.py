@@ -282,14 +282,20 @@ def test_python_api_matches_cli(built_index):
                                       search_json(built_index, "LSTM versus GRU", "-k", "3")]
 
 
-def test_an_open_index_outlives_two_rebuilds(index_copy, notes_copy):
+def test_an_open_index_follows_the_builds_made_since(index_copy, notes_copy):
+    """A notebook keeps an index open while the learner re-indexes: each search answers from
+    the latest build (it answered from the notes as they were), and status still works once
+    the generation it opened is deleted (it raised FileNotFoundError)."""
     with NoteIndex.open(index_copy) as reader:
         before = [h.chunk_id for h in reader.search("mini-batch gradient descent", k=3)]
+        opened = reader.generation
         extra = make_pdf(notes_copy / "zebra.pdf", ["Zebra stripes confuse biting flies. " * 12])
         NoteIndex.build(notes_copy, index_copy, ocr=False)
+        assert reader.search("zebra stripes biting flies", k=1)[0].file == "zebra.pdf"
         extra.unlink()
-        NoteIndex.build(notes_copy, index_copy, ocr=False)  # deletes the reader's generation
-        assert not reader.generation.exists()
+        NoteIndex.build(notes_copy, index_copy, ocr=False)  # deletes the generation it opened
+        assert not opened.exists()
+        assert "zebra.pdf" not in {d["file"] for d in reader.status()["documents"]}
         assert [h.chunk_id for h in reader.search("mini-batch gradient descent", k=3)] == before
 
 
