@@ -319,17 +319,19 @@ def _notes_root(index: NoteIndex, what: str) -> Path:
 
 
 def notes_file(index: NoteIndex, doc: StoredDocument) -> Path:
-    """The document's file, only if it (after following links) lies inside the notes folder.
+    """The document's file, only if it lies inside the notes folder.
 
-    The path comes from the index, never from the URL; a symlink that leads out of the notes
-    folder, or a file since moved away, is refused like an unknown id.
+    The path comes from the index, never from the URL. A PDF linked into the notes folder is
+    shown wherever the link leads, as the build read it (its page view was refused while its
+    hits were listed); any other path out of the folder, or a file since moved away, is
+    refused like an unknown id.
     """
     root = _notes_root(index, doc.name)
     path = Path(doc.path)
     if not path.is_absolute():
         raise HTTPException(404, f"{doc.name} has no readable path in the index")
     real = path.resolve()
-    if not real.is_relative_to(root):
+    if not real.is_relative_to(root) and (root / doc.name).resolve() != real:
         raise HTTPException(404, f"{doc.name} lies outside the notes folder")
     if not real.is_file():
         raise HTTPException(404, f"{doc.name} is no longer at {path}; run "

@@ -24,18 +24,18 @@ SIGMOID = ("The sigmoid function squashes any real number between zero and one, 
            "logistic regression reads its output as a probability. ")
 ZEBRA = "Zebra initialisation paints the weight matrix with alternating stripes of noise. "
 SLIDE = ["Quaternion Rotation Trick", "Velociraptor Embedding Layer"]
-SECRET = "Classified launch codes for the submarine fleet live in this file. "
+LINKED = "Okapi lecture notes kept in another folder, linked into the notes. "
 
 
 def make_notes(root: Path) -> Path:
-    """Two course PDFs (the second with a figure), plus a symlink leading out of the folder."""
+    """Two course PDFs (the second with a figure), plus a PDF linked in from elsewhere."""
     slide = text_image(root / "slide.png", SLIDE)
     notes = root / "notes"
     make_pdf(notes / C1, [SIGMOID * 3, ZEBRA * 3])
     make_pdf(notes / C5, ["Recurrent networks read a sequence one token at a time. " * 3,
                           "The slide below sums up the lecture."], images={1: slide})
-    make_pdf(root / "outside" / "secret.pdf", [SECRET * 3])
-    (notes / "linked.pdf").symlink_to(root / "outside" / "secret.pdf")
+    make_pdf(root / "outside" / "okapi.pdf", [LINKED * 3])
+    (notes / "linked.pdf").symlink_to(root / "outside" / "okapi.pdf")
     return notes
 
 
@@ -289,13 +289,15 @@ def test_unknown_ids_and_pages_are_404(client, path):
     assert client.get(path).status_code == 404
 
 
-def test_symlink_out_of_the_notes_folder_is_refused(client):
-    hit = first_hit(client, "classified launch codes submarine")
+def test_a_pdf_linked_in_from_elsewhere_is_shown_as_it_is_found(client):
+    """The build reads a PDF linked into the notes folder, so its page view shows it (it was
+    refused as lying outside the folder while its hits were listed)."""
+    hit = first_hit(client, "okapi lecture notes another folder")
     assert hit["file"] == "linked.pdf"
     for path in (f"/pdf/{hit['doc_id']}", f"/page/{hit['doc_id']}/1",
                  f"/render/{hit['doc_id']}/1.png"):
         answer = client.get(path)
-        assert answer.status_code == 404 and "outside the notes folder" in answer.text
+        assert answer.status_code == 200, (path, answer.text)
 
 
 def test_query_text_is_escaped(client):
