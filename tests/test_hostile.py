@@ -286,6 +286,8 @@ def test_the_good_pdfs_are_all_indexed(hostile):
     assert found(hostile.index, "bilby") == {"sub/more.pdf"}
     assert not any(name.startswith("loop-dir/") for name in hostile.report.added), \
         "a symlinked folder was followed"
+    assert any(w.startswith("skipped loop-dir/up/: a linked folder is not followed")
+               for w in hostile.warnings), "a symlinked folder was left out silently"
 
 
 @pytest.mark.parametrize("file", ["broken-content-stream.pdf", "decompression-bomb.pdf"])

@@ -14,7 +14,8 @@ class NotesFolder:
 
     Hidden files and folders are left out (an Obsidian vault's `.obsidian/`, editors' swap
     files), and so is `skip`: an index kept inside the notes folder, whose figures and rendered
-    pages are no notes' images. Symlinked folders are not followed. The listing is made on
+    pages are no notes' images. Symlinked folders are not followed (a loop would never end),
+    with a warning; linked files are read. The listing is made on
     first use and kept, so a build that resolves a thousand `![[name.png]]` embeds walks the
     vault once, not a thousand times; a new build (or watcher tick) makes a new folder.
     """
@@ -34,6 +35,11 @@ class NotesFolder:
                 subfolders[:] = sorted(
                     d for d in subfolders if not d.startswith(".")
                     and (skip is None or (Path(folder) / d).resolve() != skip))
+                for d in subfolders:  # os.walk lists them, and then leaves them out silently
+                    if (Path(folder) / d).is_symlink():
+                        relative = (Path(folder) / d).relative_to(self.path).as_posix()
+                        warn(f"skipped {relative}/: a linked folder is not followed; move the "
+                             "folder itself into the notes folder to index its notes")
                 for name in sorted(names):
                     if not name.startswith("."):
                         path = Path(folder) / name
