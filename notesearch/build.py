@@ -95,6 +95,16 @@ class BuildReport:
         return f"{line} ({self.seconds:.1f} s)"
 
 
+def _last_document_id(generation: Path) -> int:
+    """`store.last_document_id` of a generation; 0 when it cannot be read (a rebuild is how a
+    damaged index recovers)."""
+    try:
+        with closing(store.connect(generation / layout.DB_NAME, readonly=True)) as db:
+            return store.last_document_id(db)
+    except (sqlite3.Error, OSError, ValueError):
+        return 0
+
+
 class Builder:
     """One run of `NoteIndex.build`, holding the write lock throughout."""
 
@@ -207,6 +217,9 @@ class Builder:
         if store.migrate(db) and live is not None and not fresh:
             print("notice: upgrading the index to this version's format", file=sys.stderr)
             self.upgraded = True
+        if live is not None and fresh:  # a rebuild gives no note an id the old index used
+            with db:
+                store.set_meta(db, last_doc_id=str(_last_document_id(live)))
         return temp, db
 
     def _commit(self, temp: Path, db: sqlite3.Connection) -> None:

@@ -435,13 +435,24 @@ def move_document(db: sqlite3.Connection, doc_id: int, path: str) -> None:
     db.execute("UPDATE documents SET path = ? WHERE id = ?", (path, doc_id))
 
 
+def last_document_id(db: sqlite3.Connection) -> int:
+    """The highest id any note of this index has had, in this generation or before it."""
+    (highest,) = db.execute("SELECT coalesce(max(id), 0) FROM documents").fetchone()
+    return max(int(highest), int(get_meta(db).get("last_doc_id", 0)))
+
+
 def add_document(db: sqlite3.Connection, *, name: str, path: str, sha256: str,
                  course: int | None, title: str, pages: int, size: int, format: str) -> int:
-    cursor = db.execute(
-        "INSERT INTO documents (name, path, sha256, course, title, pages, size, indexed_at, "
-        "format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (name, path, sha256, course, title, pages, size, now(), format))
-    return int(cursor.lastrowid)
+    """A new note, under an id no note of this index had before: a page link kept in an open
+    tab or a bookmark must not show another note once the one it named was removed (SQLite
+    gives the highest id again) or the index rebuilt (ids started at 1 again)."""
+    doc_id = last_document_id(db) + 1
+    db.execute(
+        "INSERT INTO documents (id, name, path, sha256, course, title, pages, size, indexed_at, "
+        "format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (doc_id, name, path, sha256, course, title, pages, size, now(), format))
+    set_meta(db, last_doc_id=str(doc_id))
+    return doc_id
 
 
 def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[Page],

@@ -20,7 +20,7 @@ import pytest
 from conftest import make_older_format, make_pdf, text_image
 from typer.testing import CliRunner
 
-from notesearch import BadQuery, IndexUnwritable, NoteIndex
+from notesearch import BadQuery, IndexUnwritable, NoteIndex, store
 from notesearch.cli import app
 from notesearch.layout import DB_NAME, VECTORS_NAME, IndexDir
 
@@ -401,3 +401,23 @@ def test_eval_warns_for_each_labelled_file_not_in_the_index(tmp_path, notes):
     assert json.loads(result.stdout)["missing_files"] == ["elsewhere.pdf"]
     assert "warning: elsewhere.pdf is labelled" in result.stderr
     assert "activations.pdf is labelled" not in result.stderr
+
+
+def test_no_note_gets_an_id_another_note_had(tmp_path, notes):
+    """A page link (/page/<note id>/<page>) kept in an open tab or a bookmark showed another
+    note once the note it named was removed (SQLite gave its id again) or the index rebuilt
+    (ids began at 1 again)."""
+    index = built(notes, tmp_path / "index")
+
+    def ids() -> dict[str, int]:
+        with NoteIndex.open(index) as notes_index:
+            return {name: doc.id for name, doc in store.documents(notes_index.db).items()}
+
+    first = ids()
+    (notes / max(first, key=first.get)).unlink()
+    make_pdf(notes / "later.pdf", ["A later page about learning-rate decay. " * 5])
+    NoteIndex.build(notes, index, ocr=False)
+    second = ids()
+    assert second["later.pdf"] > max(first.values())
+    NoteIndex.build(notes, index, ocr=False, rebuild=True)
+    assert min(ids().values()) > max(second.values())
