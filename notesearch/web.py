@@ -348,11 +348,15 @@ def _page_of(index: NoteIndex, doc_id: int, number: int) -> tuple[StoredDocument
     return doc, notes_file(index, doc)
 
 
+def _changed(doc: StoredDocument, path: Path) -> bool:
+    """Whether the note's file was edited or replaced since it was indexed (by its size, as
+    `status` tells)."""
+    return path.stat().st_size != doc.size
+
+
 def _render_cache(index: NoteIndex, doc: StoredDocument, path: Path) -> Path | None:
     """Where rendered pages of `doc` are kept; None when the file changed since indexing."""
-    if path.stat().st_size != doc.size:
-        return None
-    return index.dir.renders_dir
+    return None if _changed(doc, path) else index.dir.renders_dir
 
 
 # ----------------------------------------------------------------------------- page view
@@ -366,6 +370,7 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
     with _holder(request).use() as index:
         doc, path = _page_of(index, doc_id, number)
         fix = _update_command(index)
+        changed = _changed(doc, path)
         passage = _passage_on(index, chunk, doc_id, number)
         answer = index.answers(q, [passage])[0] if passage is not None and q.strip() else ""
         if doc.format == "pdf":
@@ -391,6 +396,8 @@ def page_view(request: Request, doc_id: int, number: int, q: str = "", chunk: st
         "previous": link(number - 1) if number > 1 else None,
         "next": link(number + 1) if number < doc.pages else None,
         "back": _url("/", q=q, course=course, mode=mode),
+        # What is shown is not what was indexed: say so, with the command that catches up.
+        "changed": fix if changed else None,
     }
     if doc.format != "pdf":
         context["html"] = html

@@ -351,6 +351,24 @@ def test_a_note_that_became_unreadable_is_a_404_that_names_the_fix(small_index, 
         assert f"notesearch index {notes} --index {index}" in page.text
 
 
+def test_a_note_edited_since_it_was_indexed_says_so_on_its_page(small_index, tmp_path):
+    """A PDF replaced by another since it was indexed showed the indexed passage above a
+    render of the new file, with only "could not be located" to say something was off."""
+    index, notes = tmp_path / "index", tmp_path / "notes"
+    shutil.copytree(small_index, index)
+    shutil.copytree(small_index.parent / "notes", notes, symlinks=True)
+    NoteIndex.build(notes, index, ocr=False)
+    client = TestClient(create_app(index))
+    hit = first_hit(client, "zebra initialisation stripes")
+    url = f"/page/{hit['doc_id']}/{hit['page']}?chunk={hit['chunk_id']}"
+    assert 'id="changed"' not in client.get(url).text
+    make_pdf(notes / C1, ["A new first page about something else entirely. " * 4, "Two."])
+    page = client.get(url)
+    assert page.status_code == 200 and 'id="changed"' in page.text
+    assert f"notesearch index {notes} --index {index}" in page.text
+    assert "could not be located" not in page.text
+
+
 # ----------------------------------------------------------------------------- no index
 
 def test_missing_index_says_what_to_run(tmp_path):
