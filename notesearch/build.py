@@ -45,6 +45,7 @@ from .models import build_embedder, find_export
 from .progress import bar
 from .records import Chunk, Document, Page, PendingScan, StoredDocument
 from .textnorm import clean_page_text
+from .wording import counted
 
 if TYPE_CHECKING:  # OCR (rapidocr, onnxruntime sessions) loads only when a build uses it
     from .ocr import OcrCache
@@ -81,13 +82,13 @@ class BuildReport:
     def summary(self) -> str:
         line = (f"added {len(self.added)}, updated {len(self.updated)}, "
                 f"removed {len(self.removed)}, unchanged {len(self.unchanged)}; "
-                f"embedded {self.passages_embedded} passages")
+                f"embedded {counted(self.passages_embedded, 'passage')}")
         if self.figures_ocr_read or self.scans_ocr_read:
-            line += (f"; OCR read {self.figures_ocr_read} figures and {self.scans_ocr_read} "
-                     "scanned pages")
+            line += (f"; OCR read {counted(self.figures_ocr_read, 'figure')} and "
+                     f"{counted(self.scans_ocr_read, 'scanned page')}")
         if self.ocr_failed:
-            line += (f"; {self.ocr_failed} images could not be OCR'd (warnings above; the next "
-                     "build tries them again)")
+            line += (f"; {counted(self.ocr_failed, 'image')} could not be OCR'd (warnings above; "
+                     "the next build tries them again)")
         if not self.ocr:
             line += "; figures and scanned pages not OCR'd (--no-ocr)"
         if self.failed:
@@ -275,8 +276,8 @@ class Builder:
         if still_there:
             named = ", ".join(still_there[:2]) + (", ..." if len(still_there) > 2 else "")
             raise IndexMismatch(
-                f"the index at {self.dir.root} holds {len(still_there)} notes of {built_from} "
-                f"that {self.notes_dir} does not have ({named}); indexing it here "
+                f"the index at {self.dir.root} holds {counted(len(still_there), 'note')} of "
+                f"{built_from} that {self.notes_dir} does not have ({named}); indexing it here "
                 "would remove them. Give it an index of its own with `"
                 + hints.index_command(self._new_sibling(), self.notes_dir) + "`, or replace them "
                 "with `" + hints.index_command(self.dir.root, self.notes_dir, "--rebuild") + "`")

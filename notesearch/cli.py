@@ -159,6 +159,7 @@ def run_search(query: str, k: int, course: int | None, mode: str, index_dir: Pat
 
     with NoteIndex.open(index_dir, model=model, queries="one") as notes:
         hits = notes.search(query, k=k, course=course, mode=mode)
+        none = "" if hits or json_out else notes.nothing_found(course)
     if json_out:
         import json
         from dataclasses import asdict
@@ -167,4 +168,4 @@ def run_search(query: str, k: int, course: int | None, mode: str, index_dir: Pat
         return
     from .render import print_hits
 
-    print_hits(hits, query)
+    print_hits(hits, query, none)

@@ -174,10 +174,11 @@ def figures(
 
     with NoteIndex.open(index_dir) as notes:
         hits = notes.figures(query, k=k, course=course)
+        none = "" if hits or json_out else notes.nothing_found(course, figures=True)
     if json_out:
         typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False))
         return
-    print_figures(hits)
+    print_figures(hits, none)
 
 
 @app.command()

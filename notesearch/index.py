@@ -25,6 +25,7 @@ from .models import Queries, find_export, query_embedder
 from .query import Query
 from .records import FigureHit, Hit, StoredDocument, StoredPassage
 from .search import Searcher
+from .wording import counted
 
 if TYPE_CHECKING:  # the builder and the notes readers load only when used, never to search
     from .build import BuildReport
@@ -187,6 +188,20 @@ class NoteIndex:
         hit's `answer`, and what the page view marks."""
         return self.searcher.answers(Query.parse(query), passages)
 
+    def nothing_found(self, course: int | str | None = None, figures: bool = False) -> str:
+        """Why a search found nothing, when the index can tell, and what to do: the CLI's
+        line for an empty result (it said only "no results", or "no figures")."""
+        number = _course_number(course)
+        if number is not None and not store.documents_of_course(self.db, number):
+            return (f"no notes of {course_label(number, '')} in this index; leave out "
+                    "--course to search them all")
+        pending = store.ocr_pending(self.db) if figures else 0
+        if pending:
+            return (f"no figures found: the text of {counted(pending, 'image')} (figures and "
+                    "scanned pages) is not read yet; "
+                    f"`{hints.index_command(self.dir.root, self.notes_dir)}` reads it")
+        return "no figures" if figures else "no results"
+
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
@@ -293,6 +308,11 @@ def _check_query(query: str, k: int, mode: str, course: int | str | None
         raise BadQuery(f"k must be at least 1, not {k}")
     if mode not in RANKERS:
         raise BadQuery(f"mode must be one of {', '.join(rank.MODES)}, not {mode!r}")
+    return parsed, _course_number(course)
+
+
+def _course_number(course: int | str | None) -> int | None:
+    """A course as named on the command line ("sequence", "C4", "all"), or BadQuery."""
     if isinstance(course, str):
         try:
             course = parse_course(course)
@@ -300,7 +320,7 @@ def _check_query(query: str, k: int, mode: str, course: int | str | None
             raise BadQuery(str(exc)) from None
     if course is not None and course not in COURSES:
         raise BadQuery(f"course must be one of 1-5, not {course!r}")
-    return parsed, course
+    return course
 
 
 def _notes_dir_of(index: layout.IndexDir) -> str | None:

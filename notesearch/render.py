@@ -9,6 +9,7 @@ from rich.table import Table
 from .courses import course_label
 from .records import FigureHit, Hit, pages_cited
 from .snippet import shown
+from .wording import counted
 
 
 class _Console(Console):
@@ -42,8 +43,8 @@ def _weak(hit: Hit | FigureHit) -> str:
     return "" if hit.confident else " [yellow](weak)[/]"
 
 
-def print_hits(hits: list[Hit], query: str) -> None:
-    if not _opening(hits, "no results", "passages"):
+def print_hits(hits: list[Hit], query: str, none: str = "no results") -> None:
+    if not _opening(hits, none, "passages"):
         return
     for hit in hits:
         kind = " [magenta]\\[figure text][/]" if hit.kind == "figure" else ""
@@ -57,8 +58,8 @@ def print_hits(hits: list[Hit], query: str) -> None:
             console.print(f"   [dim]figure {where} {figure['page']}: {escape(figure['path'])}[/]")
 
 
-def print_figures(hits: list[FigureHit]) -> None:
-    if not _opening(hits, "no figures", "figures"):
+def print_figures(hits: list[FigureHit], none: str = "no figures") -> None:
+    if not _opening(hits, none, "figures"):
         return
     for hit in hits:
         console.print(f"[bold]{hit.rank}.[/] {escape(citation(hit))}{_weak(hit)}\n"
@@ -95,12 +96,12 @@ def print_status(info: dict) -> None:
                       f"deleted): run `{command}` with the folder where the notes are now")
     changed = [escape(doc["file"]) for doc in info["documents"] if doc["changed_since"]]
     if changed and (notes_dir or not info["notes_dir"]):  # gone: said above
-        console.print(f"{len(changed)} notes changed or gone since they were indexed "
+        console.print(f"{counted(len(changed), 'note')} changed or gone since indexing "
                       f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): run "
                       f"`{command}` to bring the index up to date")
     pending = info["figures_ocr_pending"]
     if pending:
-        what = f"{pending} figures or scanned pages"
+        what = f"{counted(pending, 'image')} (figures and scanned pages)"
         if info["ocr"] == "off":
             console.print(f"{what} not OCR'd (built with --no-ocr); to read the text in them "
                           f"run `{command}`")

@@ -149,7 +149,8 @@ def watch_notes(notes_dir: Path | str, index_dir: Path | str, *, model: str | No
     logging.getLogger("watchfiles.main").setLevel(logging.ERROR)
     notes_dir, index_dir = Path(notes_dir), Path(index_dir)
     if not notes_dir.is_dir():
-        raise NotesNotFound(f"notes folder {notes_dir} does not exist or is not a folder")
+        raise NotesNotFound(f"notes folder {notes_dir} does not exist or is not a folder; pass "
+                            "the folder that holds your notes (PDF or Markdown files)")
     watcher = _Watcher(notes_dir, index_dir, model, ocr, on_report or (lambda _r: None), warn)
     if built is not None:
         watcher.indexed, report = built

@@ -114,7 +114,7 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     make_pdf(extra, ["Zebra stripes confuse biting flies. " * 12, "Pangolins roll up. " * 12])
     behind = json.loads(cli("status", "--index", index_copy, "--json").stdout)["documents"]
     assert [d["file"] for d in behind if d["changed_since"]] == ["zebra.pdf"]
-    assert "1 notes changed or gone since they were indexed (zebra.pdf): run `notesearch " \
+    assert "1 note changed or gone since indexing (zebra.pdf): run `notesearch " \
         "index" in " ".join(cli("status", "--index", index_copy).stdout.split())
     changed = json.loads(cli("index", notes_copy, "--index", index_copy, "--no-ocr",
                              "--json").stdout)
@@ -163,7 +163,7 @@ def test_indexing_another_folder_keeps_the_first_folders_notes(tmp_path, onnx_mo
     result = cli("index", tmp_path / "second", "--index", index, "--no-ocr")
     assert result.exit_code == 1
     message = " ".join(result.output.split())
-    assert f"holds 1 notes of {first} that {tmp_path / 'second'} does not have (zebra.pdf)" \
+    assert f"holds 1 note of {first} that {tmp_path / 'second'} does not have (zebra.pdf)" \
         in message and "--rebuild`" in message and f"--index {index}-2`" in message
     (tmp_path / "index-2").mkdir()  # taken: the index of its own is the next free name
     assert f"--index {index}-3`" in cli("index", tmp_path / "second", "--index", index).output
@@ -249,13 +249,16 @@ def test_empty_notes_folder_and_missing_index(tmp_path):
     assert f"no index at {tmp_path / 'index'}; build one with `notesearch index" in result.output
 
 
-def test_no_match_filter_exits_zero(tmp_path, onnx_models):
-    # A course filter that matches no document is an empty answer, not an error.
+def test_no_match_filter_exits_zero_and_says_why(tmp_path, onnx_models):
+    """A course filter that matches no document is an empty answer, not an error; it said
+    only "no results"."""
     notes = tmp_path / "notes"
     make_pdf(notes / "only.pdf", ["Transformers use attention. " * 10])
     NoteIndex.build(notes, seeded_index(onnx_models, tmp_path / "index"), ocr=False)
-    result = cli("search", "attention", "--index", tmp_path / "index", "--course", "4")
-    assert result.exit_code == 0 and "no results" in result.stdout
+    result = cli("search", "attention", "--index", tmp_path / "index", "--course", "cnn")
+    assert result.exit_code == 0
+    assert "no notes of C4 Convolutional Neural Networks in this index; leave out --course" \
+        in " ".join(result.stdout.split())
 
 
 def test_index_of_another_format_or_model_is_refused(index_copy, notes_dir):

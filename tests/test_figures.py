@@ -190,7 +190,7 @@ def test_a_figure_ocr_cannot_read_stays_pending_and_the_next_build_reads_it(slid
     assert (report.figures_ocr_read, report.ocr_failed) == (0, 1)
     assert any("could not OCR figure" in w and "the next build tries again" in w
                for w in warnings)
-    assert "1 images could not be OCR'd" in report.summary()
+    assert "1 image could not be OCR'd" in report.summary()
     with NoteIndex.open(index) as notes:
         assert notes.status()["figures_ocr_pending"] == 1
 

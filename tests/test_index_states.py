@@ -348,11 +348,25 @@ def test_status_after_no_ocr_names_the_command_that_reads_the_figures(tmp_path, 
     index = tmp_path / "index"
     NoteIndex.build(notes, index, ocr=False)
     result = cli("status", "--index", index)
-    assert "built with --no-ocr" in result.output
+    assert "1 image (figures and scanned pages) not OCR'd (built with --no-ocr)" in result.output
     assert cli(*hint(result.output)).exit_code == 0
     with NoteIndex.open(index) as opened:
         assert opened.status()["figures_ocr_pending"] == 0
     assert "OCR'd" not in cli("status", "--index", index).output
+
+
+def test_figures_after_no_ocr_finding_none_says_their_text_waits(tmp_path):
+    """It said only "no figures"."""
+    slide = text_image(tmp_path / "slide.png", ["Gradient checking", "two-sided difference"])
+    make_pdf(tmp_path / "notes" / "slides.pdf", [""], images={0: slide})
+    index = tmp_path / "index"
+    NoteIndex.build(tmp_path / "notes", index, ocr=False)
+    found = cli("figures", "gradient checking", "--index", index).output
+    assert "no figures found: the text of 1 image (figures and scanned pages) is not read yet" \
+        in " ".join(found.split())
+    assert cli(*hint(found)).exit_code == 0
+    assert "1. slides — slides.pdf, p. 1" in cli("figures", "gradient checking", "--index",
+                                                 index).output
 
 
 def test_status_during_a_build_says_so_instead_of_a_command_that_would_be_refused(

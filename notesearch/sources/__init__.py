@@ -55,7 +55,8 @@ def find_notes(folder: NotesFolder, warn: Warn, skipped: dict[str, str] | None =
     """
     notes_dir = folder.path
     if not notes_dir.exists():
-        raise NotesNotFound(f"notes folder {notes_dir} does not exist")
+        raise NotesNotFound(f"notes folder {notes_dir} does not exist; pass the folder that "
+                            "holds your notes (PDF or Markdown files)")
     if not notes_dir.is_dir():
         raise NotesNotFound(f"{notes_dir} is not a folder; pass the folder that holds your notes")
     found: dict[str, Path] = {}
