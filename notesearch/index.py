@@ -280,6 +280,7 @@ class NoteIndex:
         return {
             "index": str(self.dir.root), "notes_dir": self.meta.get("notes_dir"),
             "notes_dir_exists": bool(self.notes_dir and self.notes_dir.is_dir()),
+            "not_indexed": self._not_indexed(),
             "model": self.model_name, "dimension": int(self.meta["dim"]),
             "format_version": store.FORMAT_VERSION, "built_at": self.meta.get("built_at"),
             "documents": docs, "passages": sum(d["passages"] for d in docs),
@@ -288,6 +289,17 @@ class NoteIndex:
             "ocr": self.meta.get("ocr", "on"),
             "build_running": self.dir.builder(),  # PID of a build under way, or None
         }
+
+    def _not_indexed(self) -> list[str]:
+        """Notes in the notes folder that the index does not hold: added (or renamed) since
+        the last build, or skipped by it as unreadable. `status` listed only notes changed or
+        gone, so a new note went unmentioned."""
+        if not (self.notes_dir and self.notes_dir.is_dir()):
+            return []
+        from .sources import find_notes
+
+        found = find_notes(self._folder(), lambda _warning: None, may_be_empty=True)
+        return sorted(set(found) - set(store.documents(self.db)))
 
 
 def _changed_since(doc: StoredDocument) -> bool:

@@ -99,6 +99,11 @@ def print_status(info: dict) -> None:
         console.print(f"{counted(len(changed), 'note')} changed or gone since indexing "
                       f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): run "
                       f"`{command}` to bring the index up to date")
+    new = [escape(name) for name in info["not_indexed"]]
+    if new:
+        console.print(f"{counted(len(new), 'note')} in the notes folder not in the index "
+                      f"({', '.join(new[:3])}{', ...' if len(new) > 3 else ''}): run "
+                      f"`{command}` to index them (a file it cannot read is skipped, and says why)")
     pending = info["figures_ocr_pending"]
     if pending:
         what = f"{counted(pending, 'image')} (figures and scanned pages)"

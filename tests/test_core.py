@@ -103,6 +103,11 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
 
     extra = make_pdf(notes_copy / "zebra.pdf", [
         "Zebra stripes confuse biting flies. " * 12, "Quokkas smile for photographs. " * 12])
+    # status told of notes changed or gone, not of a new one
+    assert json.loads(cli("status", "--index", index_copy, "--json").stdout)[
+        "not_indexed"] == ["zebra.pdf"]
+    assert "1 note in the notes folder not in the index (zebra.pdf): run `notesearch index" \
+        in " ".join(cli("status", "--index", index_copy).stdout.split())
     added = cli("index", notes_copy, "--index", index_copy, "--no-ocr", "--json")
     report = json.loads(added.stdout)
     assert report["added"] == ["zebra.pdf"] and len(report["unchanged"]) == 5
@@ -128,7 +133,7 @@ def test_incremental_add_change_remove(index_copy, notes_copy):
     assert all(h["file"] != "zebra.pdf" for h in hits)
     status = json.loads(cli("status", "--index", index_copy, "--json").stdout)
     assert "zebra.pdf" not in {d["file"] for d in status["documents"]}
-    assert not any(d["changed_since"] for d in status["documents"])
+    assert not any(d["changed_since"] for d in status["documents"]) and not status["not_indexed"]
 
 
 def test_removing_the_last_note_empties_the_index(tmp_path, onnx_models):
