@@ -188,6 +188,10 @@ class NoteIndex:
         hit's `answer`, and what the page view marks."""
         return self.searcher.answers(Query.parse(query), passages)
 
+    def courses(self) -> dict[int, str]:
+        """The courses the index holds notes of, by number: the web page's course filter."""
+        return {number: COURSES[number] for number in store.courses_held(self.db)}
+
     def nothing_found(self, course: int | str | None = None, figures: bool = False) -> str:
         """Why a search found nothing, when the index can tell, and what to do: the CLI's
         line for an empty result (it said only "no results", or "no figures")."""

@@ -303,6 +303,12 @@ def document_counts(db: sqlite3.Connection) -> dict[int, tuple[int, int]]:
         "(SELECT count(*) FROM figures f WHERE f.doc_id = d.id) FROM documents d")}
 
 
+def courses_held(db: sqlite3.Connection) -> list[int]:
+    """The course numbers of the notes in the index, in order."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT course FROM documents WHERE course IS NOT NULL ORDER BY course")]
+
+
 def documents_of_course(db: sqlite3.Connection, course: int) -> set[int]:
     return {r[0] for r in db.execute("SELECT id FROM documents WHERE course = ?", (course,))}
 

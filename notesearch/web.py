@@ -27,7 +27,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -253,16 +253,19 @@ def search_page(request: Request, q: str = "", course: str = "", mode: str = "hy
                 k: str = str(PAGE_RESULTS)) -> Response:
     """The search form and, when the URL holds a query, its ranked results."""
     form = {"q": q, "course": course, "mode": mode if mode in MODES else "hybrid", "k": k}
+    with suppress(ValueError):  # "C2", "improving": the filter stays chosen in the form
+        form["course"] = str(parse_course(course) or "")
     context: dict[str, Any] = {"form": form, "hits": None, "error": None, "seconds": None}
     if not q.strip():
-        with _holder(request).use():  # no index -> the page that says what to run
-            pass
+        with _holder(request).use() as index:  # no index -> the page that says what to run
+            context["courses"] = index.courses()
         return TEMPLATES.TemplateResponse(request, "search.html", context)
     try:
         query, top, chosen, mode = parse_search(q, k, course, mode)
         started = time.perf_counter()
         with _holder(request).use() as index:
             hits = index.search(query, k=top, course=chosen, mode=mode)
+            context["courses"] = index.courses()
         context["seconds"] = time.perf_counter() - started
     except BadQuery as exc:
         context["error"] = str(exc)

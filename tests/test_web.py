@@ -78,10 +78,14 @@ def test_search_page_lists_the_hit_with_its_words_marked(client):
     assert 'value="sigmoid squashes"' in html  # the query stays in the box
 
 
-def test_course_filter_keeps_only_that_course(client):
-    html = client.get("/", params={"q": "sigmoid squashes", "course": "5"}).text
+@pytest.mark.parametrize("course", ["5", "C5", "sequence"])
+def test_course_filter_keeps_only_that_course(client, course):
+    """The filter stays chosen however the URL names it ("C5" showed "All courses"), and the
+    list offers only the courses the index holds (it offered all five)."""
+    html = client.get("/", params={"q": "sigmoid squashes", "course": course}).text
     assert C5 in html and C1 not in html.split('id="results"')[1]
     assert '<option value="5" selected>' in html
+    assert '<option value="1">' in html and '<option value="2"' not in html
 
 
 def test_weak_matches_are_labelled(client):
