@@ -72,7 +72,9 @@ class BuildReport:
     passages_embedded: int = 0
     figures: dict[str, dict[str, int]] = field(default_factory=dict)
     figures_ocr_read: int = 0
-    figures_ocr_pending: int = 0  # images (figures and scanned pages) sent to OCR
+    # images (figures and scanned pages) whose text is still unread when the build ends, as
+    # `status` counts them (it counted those sent to OCR: 0 after a --no-ocr build)
+    figures_ocr_pending: int = 0
     scans_ocr_read: int = 0
     ocr_failed: int = 0  # images OCR could not read, left for the next build
     seconds: float = 0.0
@@ -136,6 +138,7 @@ class Builder:
                 if self.ocr:
                     self._ocr_phase()
                 self._collect_garbage()
+                self.report.figures_ocr_pending = self._still_pending()
             except NotesearchError:
                 raise
             except Exception as exc:
@@ -406,6 +409,13 @@ class Builder:
 
         return OcrCache(self.dir.ocr_cache)
 
+    def _still_pending(self) -> int:
+        live = self.dir.current()
+        if live is None:
+            return 0
+        with closing(store.connect(live / layout.DB_NAME, readonly=True)) as db:
+            return store.ocr_pending(db)
+
     def _ocr_phase(self) -> None:
         from .ocr import read_figures
 
@@ -424,7 +434,6 @@ class Builder:
             todo = {sha: path for sha, path in images.items() if sha not in texts}
             todo.update(self._render_scans(
                 [s for s in scans if keys[s.doc_id, s.number] not in texts], Path(folder)))
-            self.report.figures_ocr_pending = len(todo)
             try:
                 # closing: on Ctrl-C here, the OCR pool stops now, not when garbage is collected
                 with closing(read_figures(todo, cache, self.progress, warn=self.warn,

@@ -346,7 +346,8 @@ def test_status_after_no_ocr_names_the_command_that_reads_the_figures(tmp_path, 
     slide = text_image(tmp_path / "slide.png", ["Gradient checking", "two-sided difference"])
     make_pdf(notes / "slides.pdf", ["A page with a slide. " * 5], images={0: slide})
     index = tmp_path / "index"
-    NoteIndex.build(notes, index, ocr=False)
+    report = NoteIndex.build(notes, index, ocr=False)
+    assert report.figures_ocr_pending == 1  # as status counts it (the build said 0)
     result = cli("status", "--index", index)
     assert "1 image (figures and scanned pages) not OCR'd (built with --no-ocr)" in result.output
     assert cli(*hint(result.output)).exit_code == 0
