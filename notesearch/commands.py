@@ -122,6 +122,8 @@ def index(
     if watch:  # until Ctrl-C, which ends a watch with 0 whatever was skipped (named on stderr)
         from .watch import watch_notes
 
+        if not quiet:  # it sat silent, as if hung
+            typer.echo(f"watching {notes_dir} for changes; Ctrl-C stops", err=True)
         watch_notes(notes_dir, index_dir, model=model, ocr=not no_ocr,
                     on_report=lambda r: _print_report(r, json_out), warn=warn,
                     built=(before, report))

@@ -132,6 +132,7 @@ def test_cli_watch_indexes_a_new_pdf_and_ends_cleanly_on_ctrl_c(tmp_path, onnx_m
     summaries = [line for line in out.splitlines() if line.startswith("added 1,")]
     assert len(summaries) == 2, out  # the first build, then the watch's build of late.pdf
     assert len(out.splitlines()) == 2 and err.count("skipped junk.pdf") == 1, (out, err)
+    assert f"watching {notes} for changes; Ctrl-C stops" in err
 
 
 def test_watch_outlives_a_build_that_crashes(watching, monkeypatch):
