@@ -10,6 +10,7 @@ the files of an index folder are layout.py's.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -188,6 +189,16 @@ class NoteIndex:
         hit's `answer`, and what the page view marks."""
         return self.searcher.answers(Query.parse(query), passages)
 
+    def answer_page(self, hit: Hit, query: str) -> int:
+        """The page of a hit running over pages that holds most of the query's words: where
+        its page view opens (it opened on the first page, the answer on the second)."""
+        if hit.page_end == hit.page or hit.section is not None:
+            return hit.page
+        asked = set(_WORD.findall(query.lower()))
+        held = {number: len(asked & set(_WORD.findall(text.lower())))
+                for number, text in store.page_texts(self.db, hit.doc_id, hit.page, hit.page_end)}
+        return max(held, key=lambda number: (held[number], -number), default=hit.page)
+
     def courses(self) -> dict[int, str]:
         """The courses the index holds notes of, by number: the web page's course filter."""
         return {number: COURSES[number] for number in store.courses_held(self.db)}
@@ -304,6 +315,9 @@ class NoteIndex:
 
         found = find_notes(self._folder(), lambda _warning: None, may_be_empty=True)
         return sorted(set(found) - set(store.documents(self.db)))
+
+
+_WORD = re.compile(r"\w{3,}")  # words of a query worth matching: not 'a', 'is'
 
 
 def _changed_since(doc: StoredDocument) -> bool:

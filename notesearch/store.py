@@ -471,10 +471,12 @@ def add_pages(db: sqlite3.Connection, doc_id: int, pages: list[Page],
          for p in pages])
 
 
-def page_texts(db: sqlite3.Connection, doc_id: int) -> list[tuple[int, str]]:
-    """A document's pages as (number, text), in order."""
+def page_texts(db: sqlite3.Connection, doc_id: int, first: int = 1, last: int = 2**62
+               ) -> list[tuple[int, str]]:
+    """A document's pages (those from `first` to `last`) as (number, text), in order."""
     return [(r[0], r[1]) for r in db.execute(
-        "SELECT number, text FROM pages WHERE doc_id = ? ORDER BY number", (doc_id,))]
+        "SELECT number, text FROM pages WHERE doc_id = ? AND number BETWEEN ? AND ? "
+        "ORDER BY number", (doc_id, first, last))]
 
 
 def scans_pending(db: sqlite3.Connection) -> list[PendingScan]:

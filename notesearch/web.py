@@ -266,22 +266,25 @@ def search_page(request: Request, q: str = "", course: str = "", mode: str = "hy
         with _holder(request).use() as index:
             hits = index.search(query, k=top, course=chosen, mode=mode)
             context["courses"] = index.courses()
+            opens = [index.answer_page(h, query) for h in hits]
         context["seconds"] = time.perf_counter() - started
     except BadQuery as exc:
         context["error"] = str(exc)
         return TEMPLATES.TemplateResponse(request, "search.html", context, status_code=400)
-    context["hits"] = [hit_view(h, q, course, form["mode"]) for h in hits]
+    context["hits"] = [hit_view(h, q, course, form["mode"], page)
+                       for h, page in zip(hits, opens, strict=True)]
     context["confident"] = any(h.confident for h in hits)
     return TEMPLATES.TemplateResponse(request, "search.html", context)
 
 
-def hit_view(hit: Hit, query: str, course: str = "", mode: str = "hybrid") -> dict[str, Any]:
-    """What the results list shows of one hit; the template only lays it out."""
+def hit_view(hit: Hit, query: str, course: str, mode: str, opens: int) -> dict[str, Any]:
+    """What the results list shows of one hit; the template only lays it out. `opens`: the
+    page its link opens (`NoteIndex.answer_page`)."""
     return {
         "rank": hit.rank, "score": hit.score, "file": hit.file, "kind": hit.kind,
         "label": course_label(hit.course, hit.course_title), "confident": hit.confident,
         "pages": pages_cited(hit.page, hit.page_end, hit.section, hit.line),
-        "href": _url(f"/page/{hit.doc_id}/{hit.page}", q=query, chunk=hit.chunk_id,
+        "href": _url(f"/page/{hit.doc_id}/{opens}", q=query, chunk=hit.chunk_id,
                      course=course, mode=mode) + "#hit",
         "snippet": shown(hit.text, hit.answer, query),
         "figures": [{"src": f"/figure/{f['sha256']}.png", "page": f["page"]}

@@ -88,6 +88,19 @@ def test_course_filter_keeps_only_that_course(client, course):
     assert '<option value="1">' in html and '<option value="2"' not in html
 
 
+def test_a_hit_over_two_pages_opens_on_the_page_of_its_answer(tmp_path, onnx_models):
+    """A passage running over two short pages opened on the first, its answer on the second."""
+    notes = tmp_path / "notes"
+    make_pdf(notes / "short.pdf", ["Gradient clipping caps the norm of the gradient.",
+                                   "Beam search keeps the best partial sentences at each step."])
+    NoteIndex.build(notes, seeded_index(onnx_models, tmp_path / "index"), ocr=False)
+    client = TestClient(create_app(tmp_path / "index"))
+    hit = first_hit(client, "what does beam search keep at each step")
+    assert (hit["page"], hit["page_end"]) == (1, 2) and "Beam search" in hit["answer"]
+    html = client.get("/", params={"q": "what does beam search keep at each step"}).text
+    assert f'href="/page/{hit["doc_id"]}/2?' in html
+
+
 def test_weak_matches_are_labelled(client):
     html = client.get("/", params={"q": "chocolate cake recipe with buttercream"}).text
     assert "No confident match in your notes; closest passages:" in html
