@@ -98,9 +98,11 @@ def pages_holding_all(db: sqlite3.Connection, query: Query, spans: Iterable[tupl
     """The pages of these (document, first page, last page) spans that hold every word of the
     query, in their prose or their slides' text; none when a word of it is common in the
     notes (in more than LOOKUP_SHARE of the passages and LOOKUP_FLOOR passages): "the", or
-    "p" and "value" for a p-value, are held by pages that say nothing about what was asked."""
+    "p" and "value" for a p-value, are held by pages that say nothing about what was asked.
+    None either when a word is one letter: "C++" or "R" asks about a language, and the page
+    holding a variable `c` does not answer it."""
     common = max(LOOKUP_SHARE * total, LOOKUP_FLOOR)
-    if any(count > common for count in counts):
+    if any(count > common for count in counts) or any(len(t) < 2 for t in query.terms):
         return set()
     wanted = {(doc, n) for doc, first, last in spans for n in range(first, last + 1)}
     return set(_bm25_of(db, query.match(every=True), wanted))
