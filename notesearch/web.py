@@ -160,7 +160,8 @@ def create_app(index_dir: Path, *, allowed_hosts: list[str] | None = None) -> Fa
         ("/api/search", api_search),
         ("/api/status", api_status),
     ]:
-        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        # HEAD too: `curl -I` and link checkers got 405
+        app.add_api_route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
     return app
 
 

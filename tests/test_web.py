@@ -113,6 +113,13 @@ def test_empty_query_shows_the_form_only(client):
     assert 'name="q"' in page.text and 'id="results"' not in page.text
 
 
+def test_head_requests_are_answered(client):
+    """`curl -I` got 405."""
+    hit = first_hit(client, "sigmoid squashes")
+    for path in ("/", f"/pdf/{hit['doc_id']}", f"/render/{hit['doc_id']}/1.png"):
+        assert client.head(path).status_code == 200, path
+
+
 def test_bad_course_on_the_page_is_a_message_not_a_traceback(client):
     page = client.get("/", params={"q": "sigmoid", "course": "9"})
     assert page.status_code == 400
