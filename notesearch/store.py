@@ -341,13 +341,18 @@ def passages(db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, StoredPass
 def passage_places(db: sqlite3.Connection, ids: Iterable[int]
                    ) -> dict[int, tuple[int, int, int, str]]:
     """Where each passage is, (doc_id, page, page_end, kind) by id: all that ranking needs of
-    the hundreds of candidates (`passages` reads everything, for the few that are shown)."""
+    the hundreds of candidates (`passages` reads everything, for the few that are shown).
+
+    Copies of a note (the same bytes under two names, a download saved twice) give the id of
+    the first, so ranking shows each page once (it showed both copies' pages, tied)."""
     ids = list(ids)
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
     cursor = db.execute(
-        f"SELECT id, doc_id, page, page_end, kind FROM chunks WHERE id IN ({marks})", ids)
+        "SELECT c.id, (SELECT min(twin.id) FROM documents twin WHERE twin.sha256 = d.sha256), "
+        "c.page, c.page_end, c.kind FROM chunks c JOIN documents d ON d.id = c.doc_id "
+        f"WHERE c.id IN ({marks})", ids)
     cursor.row_factory = None
     return {r[0]: r[1:] for r in cursor}
 

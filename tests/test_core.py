@@ -64,6 +64,20 @@ def test_no_page_twice_and_course_filter(built_index):
     assert {h["course"] for h in hits} == {2}
 
 
+def test_a_note_saved_twice_shows_each_page_once(tmp_path, onnx_models):
+    """The same PDF under two names (a download saved twice) gave every page two tied hits."""
+    notes = tmp_path / "notes"
+    make_pdf(notes / "rnn.pdf", ["Recurrent networks share weights across time steps. " * 4,
+                                 "Gradient clipping keeps exploding gradients in check. " * 4])
+    (notes / "rnn (1).pdf").write_bytes((notes / "rnn.pdf").read_bytes())
+    make_pdf(notes / "cnn.pdf", ["Convolutions share weights across image positions. " * 4])
+    NoteIndex.build(notes, seeded_index(onnx_models, tmp_path / "index"), ocr=False)
+    with NoteIndex.open(tmp_path / "index") as index:
+        hits = index.search("sharing weights across time", k=5)
+    pages = [(h.page, h.page_end) for h in hits if h.file.startswith("rnn")]
+    assert pages and len(pages) == len(set(pages)), [(h.file, h.page) for h in hits]
+
+
 @pytest.mark.parametrize("course, number", [("sequence", 5), ("C4", 4), ("improving", 2),
                                             ("all", None)])
 def test_a_course_is_named_as_a_learner_would(built_index, course, number):
