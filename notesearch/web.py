@@ -26,8 +26,8 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -557,7 +557,17 @@ def worker_app() -> FastAPI:
     """The app of one `serve` worker process, with its index opening and model loading now."""
     app = create_app(Path(os.environ[SERVE_INDEX]),
                      allowed_hosts=["*"] if os.environ.get(SERVE_ANY_HOST) else None)
-    threading.Thread(target=_warm_up, args=(app.state.notes,), daemon=True).start()
+    warming = threading.Thread(target=_warm_up, args=(app.state.notes,), daemon=True)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warming.start()
+        yield
+        # Ctrl-C just after start: a worker that exits while this thread loads the model in
+        # native code ended with "terminate called without an active exception"
+        warming.join(30)
+
+    app.router.lifespan_context = lifespan
     return app
 
 
