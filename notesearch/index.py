@@ -283,19 +283,20 @@ class NoteIndex:
         file is read), so the learner knows the index is behind."""
         self._follow()
         counts = store.document_counts(self.db)
+        documents = store.documents(self.db)
         docs = [
             {"file": d.name, "format": d.format, "course": d.course,
              "course_label": course_label(d.course, d.title), "pages": d.pages,
              "passages": counts[d.id][0], "figures": counts[d.id][1], "sha256": d.sha256,
              "indexed_at": d.indexed_at, "changed_since": _changed_since(d)}
-            for _, d in sorted(store.documents(self.db).items())
+            for _, d in sorted(documents.items())
         ]
         pending = store.ocr_pending(self.db)  # figures and scanned pages
         size = sum(p.stat().st_size for p in self.generation.iterdir())
         return {
             "index": str(self.dir.root), "notes_dir": self.meta.get("notes_dir"),
             "notes_dir_exists": bool(self.notes_dir and self.notes_dir.is_dir()),
-            "not_indexed": self._not_indexed(),
+            "not_indexed": self._not_indexed(set(documents)),
             "model": self.model_name, "dimension": int(self.meta["dim"]),
             "format_version": store.FORMAT_VERSION, "built_at": self.meta.get("built_at"),
             "documents": docs, "passages": sum(d["passages"] for d in docs),
@@ -305,16 +306,16 @@ class NoteIndex:
             "build_running": self.dir.builder(),  # PID of a build under way, or None
         }
 
-    def _not_indexed(self) -> list[str]:
-        """Notes in the notes folder that the index does not hold: added (or renamed) since
-        the last build, or skipped by it as unreadable. `status` listed only notes changed or
-        gone, so a new note went unmentioned."""
+    def _not_indexed(self, indexed: set[str]) -> list[str]:
+        """Notes in the notes folder that the index does not hold (`indexed`: the names it
+        does): added (or renamed) since the last build, or skipped by it as unreadable.
+        `status` listed only notes changed or gone, so a new note went unmentioned."""
         if not (self.notes_dir and self.notes_dir.is_dir()):
             return []
         from .sources import find_notes
 
         found = find_notes(self._folder(), lambda _warning: None, may_be_empty=True)
-        return sorted(set(found) - set(store.documents(self.db)))
+        return sorted(set(found) - indexed)
 
 
 _WORD = re.compile(r"\w{3,}")  # words of a query worth matching: not 'a', 'is'
