@@ -339,11 +339,19 @@ def test_pages_forbid_scripts_and_foreign_hosts(client):
     assert client.get("/", headers={"host": "evil.example"}).status_code == 400
 
 
-def test_a_moved_notes_folder_is_followed_and_a_lost_note_names_the_fix(small_index, tmp_path):
-    index, first, moved = tmp_path / "index", tmp_path / "notes", tmp_path / "moved"
+def own_copy(small_index: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the module's index and its notes, built from the copied folder: a test may
+    change these notes without touching the other tests'."""
+    index, notes = tmp_path / "index", tmp_path / "notes"
     shutil.copytree(small_index, index)
-    shutil.copytree(small_index.parent / "notes", first, symlinks=True)
-    NoteIndex.build(first, index, ocr=False)
+    shutil.copytree(small_index.parent / "notes", notes, symlinks=True)
+    NoteIndex.build(notes, index, ocr=False)
+    return index, notes
+
+
+def test_a_moved_notes_folder_is_followed_and_a_lost_note_names_the_fix(small_index, tmp_path):
+    index, first = own_copy(small_index, tmp_path)
+    moved = tmp_path / "moved"
     first.rename(moved)  # the learner moves the folder and indexes it where it is now
     report = NoteIndex.build(moved, index, ocr=False)
     assert not report.added and not report.updated and not report.removed
@@ -360,10 +368,7 @@ def test_a_moved_notes_folder_is_followed_and_a_lost_note_names_the_fix(small_in
 def test_a_note_that_became_unreadable_is_a_404_that_names_the_fix(small_index, tmp_path):
     """A PDF overwritten by a broken copy since it was indexed (which `index` skips, keeping
     its old passages) made the page view and its image a 500."""
-    index, notes = tmp_path / "index", tmp_path / "notes"
-    shutil.copytree(small_index, index)
-    shutil.copytree(small_index.parent / "notes", notes, symlinks=True)
-    NoteIndex.build(notes, index, ocr=False)
+    index, notes = own_copy(small_index, tmp_path)
     client = TestClient(create_app(index))
     hit = first_hit(client, "zebra initialisation stripes")
     (notes / C1).write_bytes((notes / C1).read_bytes()[:300])
@@ -378,10 +383,7 @@ def test_a_note_that_became_unreadable_is_a_404_that_names_the_fix(small_index, 
 def test_a_note_edited_since_it_was_indexed_says_so_on_its_page(small_index, tmp_path):
     """A PDF replaced by another since it was indexed showed the indexed passage above a
     render of the new file, with only "could not be located" to say something was off."""
-    index, notes = tmp_path / "index", tmp_path / "notes"
-    shutil.copytree(small_index, index)
-    shutil.copytree(small_index.parent / "notes", notes, symlinks=True)
-    NoteIndex.build(notes, index, ocr=False)
+    index, notes = own_copy(small_index, tmp_path)
     client = TestClient(create_app(index))
     hit = first_hit(client, "zebra initialisation stripes")
     url = f"/page/{hit['doc_id']}/{hit['page']}?chunk={hit['chunk_id']}"
